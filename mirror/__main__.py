@@ -1,0 +1,7 @@
+"""Allows ``python -m mirror``."""
+
+from __future__ import annotations
+
+from mirror.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The local mirror: schema, migrations, and the code that reads and writes it."""

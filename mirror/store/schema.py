@@ -1,0 +1,186 @@
+"""The mirror's tables, the same on SQLite and PostgreSQL.
+
+The tables and the columns documented in the README are a public contract:
+people query the mirror with plain SQL. Columns marked internal below serve
+the sync engine and may change between versions. The Alembic migrations in
+``alembic/versions`` create exactly this schema; a test checks that they do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that is always UTC and always timezone-aware in Python.
+
+    PostgreSQL stores ``timestamptz``; SQLite, which has no time zones, stores
+    the UTC wall time, so that plain SQL on either sorts and compares right.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given for a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def json_type() -> Any:
+    """JSON everywhere, stored as JSONB on PostgreSQL."""
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("org_id", String, nullable=False),
+    Column("title", Text),
+    Column("description", Text),
+    Column("duration_seconds", Float),
+    Column("language", Text),
+    Column("recorded_by", Text),
+    Column("recorded_by_email", Text),
+    Column("recorded_by_name", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("summary_markdown", Text),
+    Column("transcript_text", Text),
+    # NULL while the service has not delivered a transcript at all.
+    Column("segment_count", Integer),
+    Column("raw", json_type(), nullable=False),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("detail_synced_at", UTCDateTime()),
+    # When the mirror last changed what it holds for this recording.
+    Column("changed_at", UTCDateTime(), nullable=False),
+    Column("deleted_at", UTCDateTime()),
+    Column("deletion", String(4)),
+    # Internal: fingerprints of the listed fields and of the detail payload,
+    # and the ETag of the last detail response.
+    Column("listing_hash", String(64), nullable=False),
+    Column("detail_hash", String(64)),
+    Column("etag", Text),
+    CheckConstraint("deletion IN ('soft', 'hard')", name="deletion_kind"),
+    Index(None, "org_id", "created_at"),
+    Index(None, "created_at"),
+)
+
+transcript_segments = Table(
+    "transcript_segments",
+    metadata,
+    Column(
+        "recording_id",
+        String,
+        ForeignKey("recordings.id"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("speaker", Text),
+    Column("text", Text, nullable=False),
+    Column("start_seconds", Float),
+    Column("end_seconds", Float),
+)
+
+recording_tags = Table(
+    "recording_tags",
+    metadata,
+    Column(
+        "recording_id",
+        String,
+        ForeignKey("recordings.id"),
+        primary_key=True,
+    ),
+    Column("tag_id", String, primary_key=True),
+    Column("name", Text),
+    Column("color", Text),
+    Index(None, "tag_id"),
+)
+
+action_items = Table(
+    "action_items",
+    metadata,
+    Column(
+        "recording_id",
+        String,
+        ForeignKey("recordings.id"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("text", Text),
+    Column("raw", json_type(), nullable=False),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("org_id", String, nullable=False),
+    # 'backfill', or 'sweep' with the tier's name in `tier`.
+    Column("kind", String(16), nullable=False),
+    Column("tier", String(64)),
+    Column("window_start", Date),
+    Column("window_end", Date),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    # running, succeeded, failed, refused (mass-delete guard), dry_run
+    Column("outcome", String(16), nullable=False),
+    Column("list_requests", Integer, nullable=False, default=0),
+    Column("detail_requests", Integer, nullable=False, default=0),
+    Column("retries", Integer, nullable=False, default=0),
+    Column("listed", Integer, nullable=False, default=0),
+    Column("created", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("soft_deleted", Integer, nullable=False, default=0),
+    Column("hard_deleted", Integer, nullable=False, default=0),
+    Column("restored", Integer, nullable=False, default=0),
+    Column("held_back", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Index(None, "org_id", "kind", "tier", "started_at"),
+)
