@@ -85,7 +85,9 @@ class ApiError(MirrorError):
 class AuthenticationFailed(ApiError):
     """The token was refused (401)."""
 
-    hint = "check that the token in the configured environment variable or file is current"
+    hint = (
+        "check that the token in the configured environment variable or file is current"
+    )
 
 
 class PermissionDenied(ApiError):

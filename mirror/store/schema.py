@@ -93,6 +93,8 @@ recordings = Table(
     Column("transcript_text", Text),
     # NULL while the service has not delivered a transcript at all.
     Column("segment_count", Integer),
+    # NULL while the service has not delivered action items at all.
+    Column("action_item_count", Integer),
     Column("raw", json_type(), nullable=False),
     Column("first_seen_at", UTCDateTime(), nullable=False),
     Column("last_seen_at", UTCDateTime(), nullable=False),
@@ -183,4 +185,41 @@ sync_runs = Table(
     Column("held_back", Integer, nullable=False, default=0),
     Column("error", Text),
     Index(None, "org_id", "kind", "tier", "started_at"),
+)
+
+# The change history: before any change to a recording is written, the state
+# it replaces is kept here, so nothing the mirror once held is lost. Version
+# N is the state as it was before the N-th change; the current state is the
+# recording's own row.
+recording_versions = Table(
+    "recording_versions",
+    metadata,
+    Column(
+        "recording_id",
+        String,
+        ForeignKey("recordings.id"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("captured_at", UTCDateTime(), nullable=False),
+    Column("changed_fields", json_type(), nullable=False),
+    Column("snapshot", json_type(), nullable=False),
+    Column("sync_run_id", Integer),
+)
+
+# Where each sweep stands, written in the same transaction as each page's
+# recordings, so that a sweep killed at any moment resumes from its last page.
+sweep_checkpoints = Table(
+    "sweep_checkpoints",
+    metadata,
+    Column("org_id", String, primary_key=True),
+    Column("tier", String(64), primary_key=True),
+    Column("run_id", Integer),
+    Column("sweep_started_at", UTCDateTime(), nullable=False),
+    Column("window_index", Integer, nullable=False),
+    Column("window_start", Date),
+    Column("window_end", Date),
+    Column("cursor", Text),
+    Column("pages", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )

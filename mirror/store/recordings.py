@@ -1,0 +1,190 @@
+"""Reads of the mirror that the sync engine plans with.
+
+Planning a page needs only a few columns per recording (fingerprints, the
+ETag, whether it is deleted), so :func:`load_known` reads just those. The
+full content, transcript included, is read only for recordings whose
+fingerprint says they changed, to keep the history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from mirror.store import schema
+from mirror.store.content import KNOWN_FIELDS, RecordingContent
+
+recordings = schema.recordings
+
+
+@dataclass(frozen=True, slots=True)
+class KnownRecording:
+    """What planning needs to know of a recording already in the mirror."""
+
+    id: str
+    created_at: dt.datetime
+    listing_hash: str
+    detail_hash: str | None
+    etag: str | None
+    detail_synced_at: dt.datetime | None
+    first_seen_at: dt.datetime
+    deletion: str | None
+    has_transcript: bool
+    has_summary: bool
+
+
+def load_known(conn: Connection, ids: Collection[str]) -> dict[str, KnownRecording]:
+    """The mirror's planning state of those of ``ids`` that it holds."""
+    if not ids:
+        return {}
+    query = select(
+        recordings.c.id,
+        recordings.c.created_at,
+        recordings.c.listing_hash,
+        recordings.c.detail_hash,
+        recordings.c.etag,
+        recordings.c.detail_synced_at,
+        recordings.c.first_seen_at,
+        recordings.c.deletion,
+        recordings.c.segment_count.is_not(None),
+        recordings.c.summary_markdown.is_not(None),
+    ).where(recordings.c.id.in_(list(ids)))
+    return {row[0]: KnownRecording(*row) for row in conn.execute(query)}
+
+
+def load_contents(
+    conn: Connection, ids: Collection[str]
+) -> dict[str, RecordingContent]:
+    """The full stored content of those of ``ids`` that the mirror holds."""
+    if not ids:
+        return {}
+    id_list = list(ids)
+    segments = _load_segments(conn, id_list)
+    tags = _load_tags(conn, id_list)
+    items = _load_action_items(conn, id_list)
+
+    contents = {}
+    for row in conn.execute(select(recordings).where(recordings.c.id.in_(id_list))):
+        contents[row.id] = RecordingContent(
+            title=row.title,
+            description=row.description,
+            duration_seconds=row.duration_seconds,
+            language=row.language,
+            recorded_by=row.recorded_by,
+            recorded_by_email=row.recorded_by_email,
+            recorded_by_name=row.recorded_by_name,
+            created_at=row.created_at,
+            tags=tuple(tags.get(row.id, ())),
+            summary_markdown=row.summary_markdown,
+            transcript_text=row.transcript_text,
+            segments=_present(segments.get(row.id, []), row.segment_count),
+            action_items=_present(items.get(row.id, []), row.action_item_count),
+            extras={k: v for k, v in row.raw.items() if k not in KNOWN_FIELDS},
+        )
+    return contents
+
+
+def deletion_candidates(
+    conn: Connection,
+    *,
+    org_id: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    seen_since: dt.datetime,
+) -> dict[str, str | None]:
+    """Recordings of a window that a complete listing of it did not show.
+
+    Those are the recordings created in ``[start, end]`` (UTC days) whose
+    ``last_seen_at`` is older than the listing, and which the mirror already
+    held before it began (a recording that arrived during the sweep is never
+    a candidate). Hard-deleted recordings are settled and left out.
+
+    Returns:
+        A map of recording id to its current ``deletion`` (None or 'soft').
+    """
+    query = select(recordings.c.id, recordings.c.deletion).where(
+        recordings.c.org_id == org_id,
+        recordings.c.last_seen_at < seen_since,
+        recordings.c.first_seen_at < seen_since,
+        or_(recordings.c.deletion.is_(None), recordings.c.deletion == "soft"),
+        *_window_clauses(start, end),
+    )
+    return {row.id: row.deletion for row in conn.execute(query)}
+
+
+def count_live(
+    conn: Connection, *, org_id: str, start: dt.date | None, end: dt.date | None
+) -> int:
+    """How many recordings of a window the mirror holds as live."""
+    query = select(func.count()).where(
+        recordings.c.org_id == org_id,
+        recordings.c.deletion.is_(None),
+        *_window_clauses(start, end),
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def _window_clauses(start: dt.date | None, end: dt.date | None) -> list[Any]:
+    clauses = []
+    if start is not None:
+        clauses.append(recordings.c.created_at >= _midnight(start))
+    if end is not None:
+        clauses.append(recordings.c.created_at < _midnight(end + dt.timedelta(days=1)))
+    return [and_(*clauses)] if clauses else []
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def _present(rows: list[Any], marker: object) -> tuple[Any, ...] | None:
+    # No rows and no marker of delivery means the service never sent them.
+    if not rows and marker is None:
+        return None
+    return tuple(rows)
+
+
+def _load_segments(conn: Connection, ids: list[str]) -> Mapping[str, list[Any]]:
+    table = schema.transcript_segments
+    query = (
+        select(table)
+        .where(table.c.recording_id.in_(ids))
+        .order_by(table.c.recording_id, table.c.position)
+    )
+    grouped: defaultdict[str, list[Any]] = defaultdict(list)
+    for row in conn.execute(query):
+        grouped[row.recording_id].append(
+            (row.speaker, row.text, row.start_seconds, row.end_seconds)
+        )
+    return grouped
+
+
+def _load_tags(conn: Connection, ids: list[str]) -> Mapping[str, list[Any]]:
+    table = schema.recording_tags
+    query = (
+        select(table)
+        .where(table.c.recording_id.in_(ids))
+        .order_by(table.c.recording_id, table.c.tag_id)
+    )
+    grouped: defaultdict[str, list[Any]] = defaultdict(list)
+    for row in conn.execute(query):
+        grouped[row.recording_id].append((row.tag_id, row.name, row.color))
+    return grouped
+
+
+def _load_action_items(conn: Connection, ids: list[str]) -> Mapping[str, list[Any]]:
+    table = schema.action_items
+    query = (
+        select(table)
+        .where(table.c.recording_id.in_(ids))
+        .order_by(table.c.recording_id, table.c.position)
+    )
+    grouped: defaultdict[str, list[Any]] = defaultdict(list)
+    for row in conn.execute(query):
+        grouped[row.recording_id].append((row.text, row.raw))
+    return grouped

@@ -1,0 +1,1 @@
+"""The sync engine: list, plan, fetch, write, reconcile."""
