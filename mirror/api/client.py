@@ -205,6 +205,12 @@ class PocketClient:
             page_params = params if cursor is None else {**params, "cursor": cursor}
             url = self._url(self._recordings_path, page_params)
             page = guard.admit(await self._fetch_page(page_params, number, cursor), url)
+            log.debug(
+                "api.page_listed",
+                page=number,
+                count=len(page.recordings),
+                has_next=page.next_cursor is not None,
+            )
             yield page
 
             if page.next_cursor is None:
@@ -302,16 +308,9 @@ class PocketClient:
         def read(response: httpx.Response) -> Page:
             return self._read_page(response, number, cursor)
 
-        page = await self._call(
+        return await self._call(
             "list", "GET", self._recordings_path, read, params=params
         )
-        log.debug(
-            "api.page_listed",
-            page=number,
-            count=len(page.recordings),
-            has_next=page.next_cursor is not None,
-        )
-        return page
 
     async def _call(
         self,
