@@ -1,0 +1,236 @@
+"""The migrations build exactly the schema of mirror.store.schema, on both
+backends, and the Database tells an empty, outdated, current or newer schema
+apart."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.command import downgrade
+from alembic.runtime.migration import MigrationContext
+from structlog.testing import capture_logs
+
+from mirror.errors import SchemaOutdated, StoreError
+from mirror.store.database import (
+    Database,
+    head_revision,
+    migration_config,
+    migrations_folder,
+)
+from mirror.store.schema import metadata
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+PROBE_MIGRATION = '''"""Add a probe table."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("probe", sa.Column("id", sa.Integer(), primary_key=True))
+    {extra}
+
+
+def downgrade() -> None:
+    op.drop_table("probe")
+'''
+
+
+def migrations_with_probe(tmp_path: Path, extra: str = "") -> Path:
+    """A copy of the migrations with a revision 0002 on top."""
+    folder = tmp_path / "migrations"
+    shutil.copytree(
+        migrations_folder(), folder, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    probe = PROBE_MIGRATION.format(extra=extra or "pass")
+    (folder / "versions" / "0002_probe.py").write_text(probe)
+    return folder
+
+
+def table_names(database: Database) -> set[str]:
+    """The tables the database holds, without Alembic's own."""
+    with database.read() as connection:
+        names = set(sa.inspect(connection).get_table_names())
+    return names - {"alembic_version"}
+
+
+def schema_differences(database: Database) -> list[object]:
+    """What autogenerate would change to make the database match schema.py."""
+    with database.read() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+
+def test_upgrade_builds_exactly_the_schema_of_schema_py(database_url: str) -> None:
+    """Upgrading an empty database leaves nothing for autogenerate to change."""
+    with Database(database_url) as database:
+        assert database.upgrade() == (None, head_revision())
+
+        assert schema_differences(database) == []
+        assert table_names(database) == set(metadata.tables)
+
+
+def test_upgrade_names_constraints_like_schema_py(database: Database) -> None:
+    """The migration's constraint and index names follow the naming convention."""
+    with database.read() as connection:
+        inspector = sa.inspect(connection)
+        checks = {c["name"] for c in inspector.get_check_constraints("recordings")}
+        keys = inspector.get_foreign_keys("transcript_segments")
+        primary = inspector.get_pk_constraint("sync_runs")["name"]
+
+    assert "ck_recordings_deletion_kind" in checks
+    assert [key["name"] for key in keys] == ["fk_transcript_segments_recording_id"]
+    if database.dialect == "postgresql":
+        # SQLite does not keep the names of primary keys.
+        assert primary == "pk_sync_runs"
+
+
+def test_upgrade_twice_changes_nothing(database: Database) -> None:
+    """A second upgrade of a current database reports the same revision twice."""
+    assert database.upgrade() == (head_revision(), head_revision())
+
+    assert database.schema_state() == "current"
+
+
+def test_upgrade_logs_the_migration(database_url: str) -> None:
+    """An upgrade logs one store.migrated event with both revisions."""
+    with Database(database_url) as database, capture_logs() as logs:
+        database.upgrade()
+
+    assert logs == [
+        {
+            "event": "store.migrated",
+            "log_level": "info",
+            "url": database.display_url,
+            "from_revision": None,
+            "to_revision": head_revision(),
+        }
+    ]
+
+
+def test_downgrade_to_base_and_upgrade_again(database: Database) -> None:
+    """The initial migration's downgrade drops every table; upgrading rebuilds."""
+    with database.write() as connection:
+        downgrade(migration_config(database.migrations, connection), "base")
+
+    assert database.revision() is None
+    assert table_names(database) == set()
+
+    database.upgrade()
+    assert schema_differences(database) == []
+
+
+def test_schema_state_of_an_empty_database(database_url: str) -> None:
+    """A database no migration has touched is empty."""
+    with Database(database_url) as database:
+        assert database.revision() is None
+        assert database.schema_state() == "empty"
+
+
+def test_schema_state_of_a_migrated_database(database: Database) -> None:
+    """A database at the newest revision is current."""
+    assert database.revision() == head_revision()
+    assert database.schema_state() == "current"
+
+
+def test_schema_state_behind_a_newer_migration(
+    database: Database, tmp_path: Path
+) -> None:
+    """A database one revision behind the migrations is outdated until upgraded."""
+    newer = migrations_with_probe(tmp_path)
+    with Database(database.url, migrations=newer) as behind:
+        assert behind.schema_state() == "outdated"
+
+        assert behind.upgrade() == ("0001", "0002")
+        assert behind.schema_state() == "current"
+        assert "probe" in table_names(behind)
+
+
+def test_schema_state_ahead_of_this_version(database: Database, tmp_path: Path) -> None:
+    """A database migrated by a newer version is ahead, and is left alone."""
+    with Database(database.url, migrations=migrations_with_probe(tmp_path)) as newer:
+        newer.upgrade()
+
+    assert database.schema_state() == "ahead"
+    with pytest.raises(SchemaOutdated, match="newer than this version knows"):
+        database.upgrade()
+    assert database.revision() == "0002"
+
+
+def test_ensure_current_raises_on_an_empty_database(database_url: str) -> None:
+    """An empty database is refused with a pointer to pocket-mirror migrate."""
+    with Database(database_url) as database, pytest.raises(SchemaOutdated) as raised:
+        database.ensure_current()
+
+    assert "no mirror schema yet" in str(raised.value)
+    assert "pocket-mirror migrate" in str(raised.value)
+
+
+def test_ensure_current_raises_on_an_outdated_database(
+    database: Database, tmp_path: Path
+) -> None:
+    """A database behind the migrations is refused, naming both revisions."""
+    newer = migrations_with_probe(tmp_path)
+    with (
+        Database(database.url, migrations=newer) as behind,
+        pytest.raises(SchemaOutdated, match="revision 0001, this version needs 0002"),
+    ):
+        behind.ensure_current()
+
+
+def test_ensure_current_raises_on_a_newer_database(
+    database: Database, tmp_path: Path
+) -> None:
+    """A database ahead of this version is refused, saying to upgrade the program."""
+    with Database(database.url, migrations=migrations_with_probe(tmp_path)) as newer:
+        newer.upgrade()
+
+    with pytest.raises(SchemaOutdated) as raised:
+        database.ensure_current()
+    assert "upgrade pocket-mirror" in str(raised.value)
+
+
+def test_ensure_current_accepts_a_current_database(database: Database) -> None:
+    """A current database passes the check."""
+    database.ensure_current()
+
+
+def test_failed_migration_leaves_the_database_as_it_was(
+    database: Database, tmp_path: Path
+) -> None:
+    """A migration that fails halfway is rolled back whole, DDL included."""
+    broken = migrations_with_probe(tmp_path, extra='op.execute("SELECT nope()")')
+    with Database(database.url, migrations=broken) as behind:
+        with pytest.raises(StoreError):
+            behind.upgrade()
+
+        assert behind.revision() == "0001"
+        assert "probe" not in table_names(behind)
+
+
+def test_alembic_command_line_migrates_a_database(tmp_path: Path) -> None:
+    """Developers can run the alembic command with -x url=... from the checkout."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "-x", f"url={url}", "upgrade", "head"],
+        cwd=REPOSITORY,
+        check=True,
+        capture_output=True,
+    )
+
+    with Database(url) as database:
+        assert database.schema_state() == "current"
