@@ -345,6 +345,27 @@ def test_listing_drops_a_recording_that_moved_to_a_later_page(
     assert [event["ids"] for event in events(logs, "api.page_repeats_ids")] == [moved]
 
 
+def test_listing_reports_items_it_could_not_parse(emulator: Emulator) -> None:
+    """Unusable items are skipped, named in Page.skipped and logged as a warning."""
+    body = {
+        "recordings": [{"id": "ok", "created_at": "2026-01-01T00:00:00Z"}, {"id": 5.5}],
+        "pagination": {"next_cursor": None},
+    }
+    emulator.inject("list", Fault(status=200, body=json.dumps(body).encode()))
+
+    with capture_logs() as logs:
+        [page] = with_client(emulator, all_pages)
+
+    assert [recording.id for recording in page.recordings] == ["ok"]
+    assert page.skipped == ("item 2: the recording has no string id",)
+    [skipped] = events(logs, "api.page_skipped_items")
+    assert (skipped["page"], skipped["skipped"], skipped["log_level"]) == (
+        1,
+        1,
+        "warning",
+    )
+
+
 def test_listing_logs_each_page(emulator: Emulator) -> None:
     """Each page is logged at debug with its number, count and has_next."""
     emulator.generate(101)

@@ -85,7 +85,8 @@ def test_listed_reads_an_integer_id_as_a_string() -> None:
 
 
 @pytest.mark.parametrize(
-    "created_at", [None, "", "yesterday", 1773565200, "2026-13-01"]
+    "created_at",
+    [None, "", "yesterday", 1773565200, "2026-13-01", "0001-01-01T00:00:00+01:00"],
 )
 def test_listed_refuses_a_payload_without_a_parseable_created_at(
     created_at: object,

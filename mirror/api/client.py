@@ -205,12 +205,7 @@ class PocketClient:
             page_params = params if cursor is None else {**params, "cursor": cursor}
             url = self._url(self._recordings_path, page_params)
             page = guard.admit(await self._fetch_page(page_params, number, cursor), url)
-            log.debug(
-                "api.page_listed",
-                page=number,
-                count=len(page.recordings),
-                has_next=page.next_cursor is not None,
-            )
+            _log_page(page)
             yield page
 
             if page.next_cursor is None:
@@ -518,6 +513,19 @@ class _ListingGuard:
                 fresh.append(recording)
                 on_page.add(recording.id)
         return fresh, repeated
+
+
+def _log_page(page: Page) -> None:
+    has_next = page.next_cursor is not None
+    count = len(page.recordings)
+    log.debug("api.page_listed", page=page.number, count=count, has_next=has_next)
+    if page.skipped:
+        log.warning(
+            "api.page_skipped_items",
+            page=page.number,
+            skipped=len(page.skipped),
+            reasons=list(page.skipped[:5]),
+        )
 
 
 def _default_headers(token: str) -> dict[str, str]:

@@ -136,7 +136,10 @@ def parse_timestamp(value: object) -> dt.datetime | None:
 
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        return None
 
 
 def parse_seconds(value: object) -> float | None:
