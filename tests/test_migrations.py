@@ -4,9 +4,12 @@ apart."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 import sys
+import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,7 @@ from mirror.store.database import (
     migration_config,
     migrations_folder,
 )
-from mirror.store.schema import metadata
+from mirror.store.schema import metadata, recordings, transcript_segments
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -42,7 +45,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table("probe", sa.Column("id", sa.Integer(), primary_key=True))
-    {extra}
+{extra}
 
 
 def downgrade() -> None:
@@ -56,9 +59,28 @@ def migrations_with_probe(tmp_path: Path, extra: str = "") -> Path:
     shutil.copytree(
         migrations_folder(), folder, ignore=shutil.ignore_patterns("__pycache__")
     )
-    probe = PROBE_MIGRATION.format(extra=extra or "pass")
+    probe = PROBE_MIGRATION.format(extra=textwrap.indent(extra, "    "))
     (folder / "versions" / "0002_probe.py").write_text(probe)
     return folder
+
+
+def add_recording_with_a_segment(database: Database) -> None:
+    """Store one recording and one transcript segment pointing at it."""
+    moment = dt.datetime(2024, 5, 17, tzinfo=dt.UTC)
+    recording = {
+        "id": "rec_1",
+        "org_id": "org_test",
+        "created_at": moment,
+        "raw": {},
+        "first_seen_at": moment,
+        "last_seen_at": moment,
+        "changed_at": moment,
+        "listing_hash": "0" * 64,
+    }
+    segment = {"recording_id": "rec_1", "position": 0, "text": "hello"}
+    with database.write() as connection:
+        connection.execute(sa.insert(recordings), recording)
+        connection.execute(sa.insert(transcript_segments), segment)
 
 
 def table_names(database: Database) -> set[str]:
@@ -234,3 +256,67 @@ def test_alembic_command_line_migrates_a_database(tmp_path: Path) -> None:
 
     with Database(url) as database:
         assert database.schema_state() == "current"
+
+
+def test_sqlite_table_rebuild_keeps_the_rows_that_reference_it(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A migration may rebuild a referenced SQLite table; its children stay."""
+    rebuild = (
+        'with op.batch_alter_table("recordings", recreate="always") as batch:\n'
+        '    batch.add_column(sa.Column("probe", sa.Text()))'
+    )
+    with Database(sqlite_url) as database:
+        database.upgrade()
+        add_recording_with_a_segment(database)
+
+    with Database(
+        sqlite_url, migrations=migrations_with_probe(tmp_path, rebuild)
+    ) as newer:
+        newer.upgrade()
+
+        with newer.read() as connection:
+            segments = connection.execute(sa.select(transcript_segments)).all()
+            enforced = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+    assert len(segments) == 1
+    assert enforced == 1
+
+
+def test_sqlite_migration_that_orphans_rows_is_rolled_back(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A migration leaving rows without their parent is refused, changing nothing."""
+    orphaning = 'op.execute("DELETE FROM recordings")'
+    with Database(sqlite_url) as database:
+        database.upgrade()
+        add_recording_with_a_segment(database)
+
+    folder = migrations_with_probe(tmp_path, orphaning)
+    with Database(sqlite_url, migrations=folder) as newer:
+        with pytest.raises(StoreError, match="transcript_segments pointing at"):
+            newer.upgrade()
+
+        assert newer.revision() == "0001"
+        assert "probe" not in table_names(newer)
+
+
+def test_concurrent_upgrades_both_succeed(database_url: str) -> None:
+    """Two processes migrating at once take turns; the second finds it done."""
+    results: list[tuple[str | None, str]] = []
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            with Database(database_url) as database:
+                results.append(database.upgrade())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert set(results) == {(None, "0001"), ("0001", "0001")}

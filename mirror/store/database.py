@@ -47,6 +47,9 @@ DEFAULT_BUSY_TIMEOUT_MS = 30_000
 # Seconds a PostgreSQL connection attempt may take before it counts as failed.
 PG_CONNECT_TIMEOUT_S = 10
 
+# Any fixed number: PostgreSQL advisory locks are named by a 64-bit integer.
+MIGRATION_LOCK_KEY = 0x706F636B65746D69
+
 # The execution option that tells the SQLite "begin" hook which BEGIN to emit.
 BEGIN_OPTION = "mirror_sqlite_begin"
 
@@ -143,10 +146,33 @@ class Database:
         once, so a second writer waits (up to the busy timeout) instead of
         failing halfway through.
         """
+        with (
+            self.translate_errors(),
+            self.engine.connect() as connection,
+            begin_writing(connection),
+        ):
+            yield connection
+
+    @contextlib.contextmanager
+    def migrating(self) -> Iterator[Connection]:
+        """A write transaction for migrations, taken by one migrator at a time.
+
+        SQLite alters a table by building a new copy and dropping the old
+        one, which enforced foreign keys would refuse for a referenced table;
+        so they are off while migrating and checked before the commit.
+        PostgreSQL migrators queue on an advisory lock that the commit
+        releases, so a second one finds the schema already upgraded.
+        """
         with self.translate_errors(), self.engine.connect() as connection:
-            connection.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
-            with connection.begin():
-                yield connection
+            if self.dialect == "sqlite":
+                with foreign_keys_suspended(connection), begin_writing(connection):
+                    yield connection
+                    refuse_foreign_key_violations(connection)
+            else:
+                with begin_writing(connection):
+                    lock = sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)
+                    connection.execute(sa.select(lock))
+                    yield connection
 
     @contextlib.contextmanager
     def translate_errors(self) -> Iterator[None]:
@@ -184,7 +210,7 @@ class Database:
         Raises:
             SchemaOutdated: the database is newer than this version knows.
         """
-        with self.write() as connection:
+        with self.migrating() as connection:
             before = current_revision(connection)
             self.refuse_unknown_revision(before)
             config = migration_config(self.migrations, connection)
@@ -330,6 +356,40 @@ def emit_sqlite_begin(connection: Connection) -> None:
     """Start a SQLite transaction, ``BEGIN IMMEDIATE`` when writing."""
     begin = connection.get_execution_options().get(BEGIN_OPTION, "BEGIN")
     connection.exec_driver_sql(begin)
+
+
+@contextlib.contextmanager
+def begin_writing(connection: Connection) -> Iterator[None]:
+    """A transaction for writing on a connection (BEGIN IMMEDIATE on SQLite)."""
+    connection.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
+    with connection.begin():
+        yield
+
+
+@contextlib.contextmanager
+def foreign_keys_suspended(connection: Connection) -> Iterator[None]:
+    """Turn SQLite's foreign key enforcement off around a transaction.
+
+    The pragma is a no-op inside a transaction, so it goes straight to the
+    driver's connection before SQLAlchemy begins one.
+    """
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None
+    driver_connection.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
+def refuse_foreign_key_violations(connection: Connection) -> None:
+    """Raise StoreError, rolling the migration back, if rows lost their parents."""
+    violations = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if violations:
+        raise StoreError(
+            f"the migration would leave {len(violations)} rows of table "
+            f"{violations[0][0]} pointing at missing rows; nothing was changed"
+        )
 
 
 def create_postgres_engine(parsed: URL) -> Engine:
