@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from alembic.autogenerate.api import AutogenContext
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from alembic import context
@@ -37,9 +38,14 @@ def render_item(
 
     A migration is frozen history; it must not change meaning when
     ``mirror.store.schema`` does, so it spells out the plain column type.
+    JSONB gets the same plain spelling.
     """
     if kind == "type" and isinstance(item, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if kind == "type" and isinstance(item, JSONB):
+        # Alembic's own rendering names an unimported Text type.
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        return "postgresql.JSONB()"
     return False
 
 
@@ -76,7 +82,7 @@ def run_migrations_online() -> None:
         run_migrations(connection)
         return
 
-    with Database(configured_url()) as database, database.write() as connection:
+    with Database(configured_url()) as database, database.migrating() as connection:
         run_migrations(connection)
 
 

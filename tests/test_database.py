@@ -239,6 +239,17 @@ def test_corrupt_file_raises_database_unavailable(sqlite_url: str) -> None:
     assert sqlite_url in str(raised.value)
 
 
+def test_folder_in_place_of_the_file_raises_database_unavailable(
+    tmp_path: Path,
+) -> None:
+    """A URL naming a folder instead of a file is reported as unavailable."""
+    with (
+        Database(f"sqlite:///{tmp_path}") as database,
+        pytest.raises(DatabaseUnavailable, match="cannot be opened"),
+    ):
+        database.revision()
+
+
 def test_missing_parent_directory_raises_database_unavailable(tmp_path: Path) -> None:
     """A SQLite path in a folder that does not exist fails at once, naming it."""
     folder = tmp_path / "missing"
