@@ -14,10 +14,12 @@ Change the state through the emulator's methods (``add``, ``edit``,
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -170,7 +172,7 @@ class Emulator:
         Returns:
             Their ids, in the order they were made.
         """
-        with self.lock:
+        with self.lock, _collector_paused():
             made = self._factory.make_many(count, set(self.recordings))
             self._add_all(made)
         return [record.id for record in made]
@@ -273,6 +275,22 @@ class Emulator:
         else:
             for record in records:
                 self.index.add(record)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while making many records.
+
+    Nothing made is garbage, so collector passes over the growing heap would
+    only slow the making of 100,000 records down.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _assign(record: EmulatedRecording, fields: dict[str, Any]) -> None:

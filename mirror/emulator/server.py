@@ -168,7 +168,7 @@ class ServerThread:
         self.server = EmulatorServer((host, port), api)
         self._thread = threading.Thread(
             target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name="pocket-emulator",
             daemon=True,
         )
