@@ -91,4 +91,6 @@ class AdaptiveLimiter:
     async def _release(self) -> None:
         async with self._changed:
             self.in_flight -= 1
-            self._changed.notify_all()
+            # Wake only as many waiters as there are permits: waking them all
+            # would have hundreds of queued requests recheck on every release.
+            self._changed.notify(max(1, self.limit - self.in_flight))
