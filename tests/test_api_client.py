@@ -25,6 +25,7 @@ from mirror.api.models import (
     Page,
     RecordingDetail,
 )
+from mirror.api.retry import parse_retry_after
 from mirror.emulator import EmulatedRecording, Emulator, Fault
 from mirror.errors import (
     ApiError,
@@ -747,6 +748,30 @@ def test_retry_after_is_capped(emulator: Emulator) -> None:
     )
     [retry] = events(logs, "api.retry_scheduled")
     assert retry["wait_s"] == 9
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("120", 120.0),
+        (" 0 ", 0.0),
+        ("Sun, 01 Nov 2026 12:00:30 GMT", 30.0),
+        ("Sun, 01 Nov 2026 11:59:00 GMT", 0.0),
+        ("-3", None),
+        ("1.5", 1.5),
+        ("inf", None),
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_reads_seconds_and_http_dates(
+    header: str | None, expected: float | None
+) -> None:
+    """Retry-After is delta seconds or an HTTP date; anything else is ignored."""
+    now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
+
+    assert parse_retry_after(header, now=now) == expected
 
 
 def test_retry_after_on_a_500_is_not_obeyed(emulator: Emulator) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -70,14 +71,24 @@ def parse_retry_after(
     """Read a ``Retry-After`` header: delta seconds or an HTTP date.
 
     Returns the seconds to wait (0 for a date in the past), or None when the
-    header is absent or unreadable.
+    header is absent, negative or unreadable.
     """
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    seconds = _delta_seconds(text)
+    if seconds is not None:
+        return seconds
     return _seconds_until(text, now or dt.datetime.now(dt.UTC))
+
+
+def _delta_seconds(text: str) -> float | None:
+    """Whole seconds as the standard says, or decimals as some services send."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _seconds_until(http_date: str, now: dt.datetime) -> float | None:
