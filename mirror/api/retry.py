@@ -6,6 +6,11 @@ response at all, or a 200 whose body is not what the API promises. A 429 or
 that a confused service cannot park the daemon for hours; every other retry
 uses stamina's exponential backoff with jitter. In stamina's testing mode
 (``stamina.set_testing``) no wait passes at all, Retry-After included.
+
+The backoff hook gives up by itself after ``max_attempts``, so that
+``api.retry_scheduled`` is logged only for retries that really follow. A test
+that caps stamina's attempts below ``max_attempts`` would see one event too
+many; cap at ``max_attempts`` or above and let the client's setting decide.
 """
 
 from __future__ import annotations
