@@ -76,14 +76,9 @@ def guard_from(settings: Settings) -> DeleteGuard:
 
 
 def prepare(database: Database) -> None:
-    """Migrate an empty or outdated database, and say so."""
-    state = database.schema_state()
-    if state in ("empty", "outdated"):
-        before, after = database.upgrade()
-        click.echo(
-            f"migrated {database.display_url} from {before or 'empty'} to {after}",
-            err=True,
-        )
+    """Migrate an empty or outdated database; the upgrade logs that it did."""
+    if database.schema_state() in ("empty", "outdated"):
+        database.upgrade()
     database.ensure_current()
 
 
