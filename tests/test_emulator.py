@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -1090,3 +1095,34 @@ def test_behaviour_defaults_follow_the_reference() -> None:
     )
     assert behaviour.rate_5xx == behaviour.rate_429 == behaviour.rate_drop == 0
     assert set(behaviour.fault_endpoints) == {"list", "detail"}
+
+
+def test_serve_runs_until_interrupted() -> None:
+    """serve() logs emulator.started with its URL and stops cleanly on Ctrl-C."""
+    code = "from mirror.emulator import serve; serve(port=0, recordings=3, seed=2)"
+    environment = {**os.environ, "NO_COLOR": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=environment,
+    ) as process:
+        assert process.stdout is not None
+        started = ""
+        for line in process.stdout:
+            if "emulator.started" in line:
+                started = re.sub(r"\x1b\[[0-9;]*m", "", line)
+                break
+        match = re.search(r"url=(\S+)", started)
+        assert match is not None, "serve() never logged emulator.started"
+
+        headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
+        response = httpx.get(match.group(1) + LIST, headers=headers)
+        process.send_signal(signal.SIGINT)
+        remaining_output = process.communicate(timeout=10)[0]
+
+    assert response.json()["pagination"]["total"] == 3
+    assert "org_id=org_test" in started
+    assert process.returncode == 0
+    assert "emulator.stopped" in remaining_output

@@ -186,7 +186,7 @@ def peek_part(record: EmulatedRecording, name: str) -> Any:
 def format_timestamp(moment: dt.datetime) -> str:
     """Render an aware datetime as the API does: ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
     utc = moment.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def to_millis(moment: dt.datetime) -> int:

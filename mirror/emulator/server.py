@@ -19,8 +19,12 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
+import structlog
+
 from mirror.emulator.app import ApiHandler, Request, Response
 from mirror.emulator.behaviour import Fault
+
+log = structlog.get_logger(__name__)
 
 _TRICKLE_PIECES = 64
 
@@ -47,6 +51,14 @@ class EmulatorServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Note a connection that failed mid-request, without a traceback.
+
+        Clients that time out or close early are part of what the emulator
+        is for, so their broken connections are routine here.
+        """
+        log.debug("emulator.connection_failed", client=str(client_address))
 
     def close_connections(self) -> None:
         """Close every open keep-alive connection, so that none outlives stop."""
