@@ -17,6 +17,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
+import stamina.instrumentation
 
 from mirror import __version__
 from mirror.config import Settings, config_path, load_settings, read_token
@@ -85,6 +86,9 @@ def cli(
 ) -> None:
     """Keep a complete, queryable local mirror of a Pocket organization."""
     configure_logging(log_format=log_format, verbose=verbose, stream=CurrentStderr())  # type: ignore[arg-type]
+    # The client logs each retry as api.retry_scheduled; stamina's own event
+    # would say the same thing twice.
+    stamina.instrumentation.set_on_retry_hooks([])
     ctx.obj = Context(config_option, verbose, log_format)
 
 
