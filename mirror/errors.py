@@ -91,9 +91,12 @@ class AuthenticationFailed(ApiError):
 
 
 class PermissionDenied(ApiError):
-    """The token's role is too low for the request, or the organization is another's (403)."""
+    """The token's role is too low, or the organization is another's (403)."""
 
-    hint = "check that the token belongs to this organization and has the role the command needs"
+    hint = (
+        "check that the token belongs to this organization "
+        "and has the role the command needs"
+    )
 
 
 class OrganizationNotFound(ApiError):

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mirror.emulator import Emulator, EmulatedRecording
+from mirror.emulator import EmulatedRecording, Emulator
 from mirror.store import schema
 from mirror.store.database import Database
 

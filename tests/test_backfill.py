@@ -124,7 +124,7 @@ def test_backfill_under_injected_faults_still_ends_equal(
 def test_backfill_accepts_every_payload_shape(
     emulator: Emulator, sqlite_database: Database, shapes: dict[str, str]
 ) -> None:
-    """Richer shapes of tags, recorders, transcripts and summaries all mirror the same."""
+    """Richer shapes of tags, recorders, transcripts and summaries mirror alike."""
     emulator.generate(150)
     for name, value in shapes.items():
         setattr(emulator.behaviour, name, value)
@@ -137,7 +137,7 @@ def test_backfill_accepts_every_payload_shape(
 def test_refresh_details_refetches_and_finds_description_edits(
     emulator: Emulator, sqlite_database: Database
 ) -> None:
-    """--refresh-details fetches every detail, catching edits the listing cannot show."""
+    """--refresh-details refetches every detail, catching unlisted edits."""
     ids = emulator.generate(50)
     backfill(emulator, sqlite_database)
     emulator.edit(ids[0], description="edited after the backfill ✍️")

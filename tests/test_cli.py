@@ -79,7 +79,9 @@ def test_logs_are_json_lines_off_a_terminal(config: Path) -> None:
     """Off a terminal every log line is a JSON event with a stable name."""
     result = run_cli("backfill", config=config)
 
-    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    events = [
+        json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")
+    ]
     names = {event["event"] for event in events}
     assert {"sweep.started", "sweep.page_saved", "sweep.finished"} <= names
     assert TOKEN not in result.stderr + result.stdout
@@ -101,7 +103,10 @@ def test_wrong_organization_ends_with_one_clear_line(
 ) -> None:
     """An unknown organization exits 1 and points at api.org_id."""
     config = write_config(
-        tmp_path / "c.toml", base_url=emulator.url, org_id="org_nope", db=tmp_path / "m.db"
+        tmp_path / "c.toml",
+        base_url=emulator.url,
+        org_id="org_nope",
+        db=tmp_path / "m.db",
     )
     result = run_cli("backfill", config=config)
 

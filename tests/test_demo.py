@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_demo_runs_in_a_fresh_virtual_environment(tmp_path: Path) -> None:
-    """`pip install .` into a new venv, then `pocket-mirror demo`, mirrors and queries."""
+    """`pip install .` into a new venv, then `pocket-mirror demo`, works."""
     source = tmp_path / "source"
     shutil.copytree(
         ROOT,
