@@ -1,0 +1,153 @@
+"""Backfill throughput, as a ratio to merely downloading the same data.
+
+Starts the emulator in a process of its own (so it does not share the
+interpreter lock with what is measured), then in one run:
+
+1. the baseline: a bare httpx script lists every page by cursor and fetches
+   every recording's detail at the same concurrency, parsing the JSON and
+   nothing more;
+2. a real backfill of the same organization into a fresh SQLite file (or
+   the PostgreSQL database given with --database-url).
+
+Usage: python bench/backfill.py [--recordings N] [--latency-ms MS]
+       [--concurrency C] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import structlog
+
+from mirror.config import settings_for
+from mirror.store.database import Database
+from mirror.sync.engine import SweepOptions, Window
+from mirror.sync.runner import run_backfill
+
+TOKEN = "pk_bench_token_0001"
+ORG = "org_bench"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_emulator(
+    recordings: int, latency_ms: float
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mirror", "--log-format", "json", "emulate",
+        "--port", str(port), "--recordings", str(recordings), "--org-id", ORG,
+        "--token", TOKEN, "--latency-ms", str(latency_ms),
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            httpx.get(url, timeout=1)
+            return process, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit("the emulator did not start")
+
+
+async def download(url: str, concurrency: int) -> int:
+    """The baseline: every page and every detail, parsed, at `concurrency`."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    limits = httpx.Limits(max_connections=concurrency)
+    path = f"/api/v1/organization/{ORG}/recordings"
+    gate = asyncio.Semaphore(concurrency)
+
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, limits=limits
+    ) as client:
+
+        async def detail(recording_id: str) -> None:
+            async with gate:
+                params = {"include": "transcript,summary,action_items"}
+                (await client.get(f"{path}/{recording_id}", params=params)).json()
+
+        tasks, cursor = [], None
+        while True:
+            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            body = (await client.get(path, params=params)).json()
+            tasks += [asyncio.create_task(detail(r["id"])) for r in body["recordings"]]
+            cursor = body["pagination"].get("next_cursor")
+            if not cursor:
+                break
+        await asyncio.gather(*tasks)
+    return len(tasks)
+
+
+def backfill(url: str, concurrency: int, database_url: str) -> tuple[float, int]:
+    database = Database(database_url)
+    database.upgrade()
+    settings = settings_for(base_url=url, org_id=ORG, database_url=database_url)
+    api = dataclasses.replace(settings.api, concurrency=concurrency)
+    settings = dataclasses.replace(settings, api=api)
+    started = time.perf_counter()
+    report = asyncio.run(
+        run_backfill(settings, TOKEN, database, window=Window(), options=SweepOptions())
+    )
+    seconds = time.perf_counter() - started
+    database.close()
+    return seconds, report.result.counts.created
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recordings", type=int, default=5000)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING)
+    )
+
+    process, url = start_emulator(args.recordings, args.latency_ms)
+    try:
+        started = time.perf_counter()
+        downloaded = asyncio.run(download(url, args.concurrency))
+        baseline = time.perf_counter() - started
+
+        with tempfile.TemporaryDirectory() as folder:
+            database_url = args.database_url or f"sqlite:///{Path(folder) / 'bench.db'}"
+            seconds, created = backfill(url, args.concurrency, database_url)
+    finally:
+        process.terminate()
+        process.wait()
+
+    print(
+        f"recordings: {args.recordings}, latency {args.latency_ms} ms, "
+        f"concurrency {args.concurrency}, cpus {os.cpu_count()}"
+    )
+    print(
+        f"download only: {downloaded} details in {baseline:.2f} s "
+        f"({downloaded / baseline:.0f} recordings/s)"
+    )
+    print(
+        f"backfill:      {created} recordings in {seconds:.2f} s "
+        f"({created / seconds:.0f} recordings/s)"
+    )
+    print(f"ratio backfill / download: {seconds / baseline:.2f}")
+
+
+if __name__ == "__main__":
+    main()
