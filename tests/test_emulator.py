@@ -508,6 +508,27 @@ def test_delete_is_soft_unless_permanent(
     assert record.id not in emulator.recordings
 
 
+@pytest.mark.parametrize(
+    ("mode", "status"),
+    [("hidden_404", 404), ("hidden_410", 410), ("hidden_flag", 200)],
+)
+def test_soft_deleted_recording_answers_updates_like_its_get(
+    emulator: Emulator, client: httpx.Client, mode: Any, status: int
+) -> None:
+    """PUT and a second soft DELETE of a hidden recording answer as GET does."""
+    emulator.behaviour.soft_delete = mode
+    record = emulator.new_recording()
+    emulator.soft_delete(record.id)
+
+    update = client.put(f"{LIST}/{record.id}", json={"title": "x"})
+    again = client.delete(f"{LIST}/{record.id}")
+    purge = client.delete(f"{LIST}/{record.id}", params={"permanent": "true"})
+
+    assert (update.status_code, again.status_code) == (status, status)
+    assert purge.json() == {"success": True}
+    assert record.id not in emulator.recordings
+
+
 # ETags
 
 

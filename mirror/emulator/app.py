@@ -78,6 +78,29 @@ class Response:
     fault: Fault | None = None
 
 
+@dataclass(frozen=True)
+class Route:
+    """Which endpoint a request is for, and the ids in its path.
+
+    ``endpoint`` is ``list``, ``detail``, ``update``, ``delete``, or ``other``
+    for any other method or path; ``org_id`` is None off the API's paths.
+    """
+
+    endpoint: str
+    org_id: str | None = None
+    recording_id: str | None = None
+
+
+def route(request: Request) -> Route:
+    """Match a request to an endpoint by its method and path."""
+    match = _ROUTE.match(request.path)
+    if match is None:
+        return Route("other")
+    org_id, recording_id = match.groups()
+    key = (request.method, recording_id is not None)
+    return Route(_ENDPOINT_BY_METHOD.get(key, "other"), org_id, recording_id)
+
+
 class ApiHandler:
     """Answers requests from an emulator's state and behaviour."""
 
@@ -86,35 +109,29 @@ class ApiHandler:
         self._fault_rng = random.Random(0)
         self._fault_seed: int | None = None
 
-    def endpoint_of(self, request: Request) -> str:
-        """The endpoint name a request is for, or ``"other"``."""
-        match = _ROUTE.match(request.path)
-        if match is None:
-            return "other"
-        key = (request.method, match.group(2) is not None)
-        return _ENDPOINT_BY_METHOD.get(key, "other")
-
     def handle(self, request: Request) -> Response:
         """Answer ``request``, scripted and random faults first."""
-        endpoint = self.endpoint_of(request)
-        fault = self._next_fault(endpoint)
+        target = route(request)
+        fault = self._next_fault(target.endpoint)
         if fault is not None and fault.replaces_answer:
             response = self._fault_response(fault)
         else:
-            response = self._answer(request, endpoint)
+            response = self._answer(request, target)
             response.fault = fault
             if fault is not None:
                 response.headers.update(fault.headers)
 
         status = 0 if response.fault and response.fault.drop else response.status
-        self.emulator.requests.record(endpoint, request.method, request.target, status)
+        self.emulator.requests.record(
+            target.endpoint, request.method, request.target, status
+        )
         return response
 
-    def _answer(self, request: Request, endpoint: str) -> Response:
-        if endpoint == "list" and self.emulator.before_list_page is not None:
+    def _answer(self, request: Request, target: Route) -> Response:
+        if target.endpoint == "list" and self.emulator.before_list_page is not None:
             self._run_before_list_page(request)
         with self.emulator.lock:
-            return self._answer_locked(request, endpoint)
+            return self._answer_locked(request, target)
 
     def _run_before_list_page(self, request: Request) -> None:
         """Let a test change the state just before a page is served."""
@@ -126,40 +143,37 @@ class ApiHandler:
         if hook is not None:
             hook(number)
 
-    def _answer_locked(self, request: Request, endpoint: str) -> Response:
-        refused = self._refusal(request, endpoint)
+    def _answer_locked(self, request: Request, target: Route) -> Response:
+        refused = self._refusal(request, target)
         if refused is not None:
             return refused
-        if endpoint == "list":
+        if target.endpoint == "list":
             return self._list(request)
 
-        match = _ROUTE.match(request.path)
-        assert match is not None
-        record = self.emulator.recordings.get(match.group(2))
+        record = self.emulator.recordings.get(target.recording_id or "")
         if record is None:
             return self.error(404, "recording not found")
-        if endpoint == "detail":
+        if target.endpoint == "detail":
             return self._detail(request, record)
-        if endpoint == "update":
+        if target.endpoint == "update":
             return self._update(request, record)
         return self._delete(request, record)
 
-    def _refusal(self, request: Request, endpoint: str) -> Response | None:
+    def _refusal(self, request: Request, target: Route) -> Response | None:
         """The auth or routing error a request earns, if any."""
-        match = _ROUTE.match(request.path)
-        if match is None:
+        if target.org_id is None:
             return self.error(404, "not found")
         if not self._authorized(request):
             return self.error(401, "invalid or missing token")
 
-        org_id = match.group(1)
-        if org_id in self.emulator.foreign_orgs:
+        if target.org_id in self.emulator.foreign_orgs:
             return self.error(403, "this token may not access that organization")
-        if org_id != self.emulator.org_id:
+        if target.org_id != self.emulator.org_id:
             return self.error(404, "organization not found")
-        if endpoint == "other":
+        if target.endpoint == "other":
             return self.error(405, "method not allowed")
-        if endpoint in ("update", "delete") and self.emulator.role != "admin":
+        needs_admin = target.endpoint in ("update", "delete")
+        if needs_admin and self.emulator.role != "admin":
             return self.error(403, "this action needs the admin role")
         return None
 
@@ -233,9 +247,18 @@ class ApiHandler:
         return self.json(200, render.update_result(record, self.emulator.behaviour))
 
     def _delete(self, request: Request, record: EmulatedRecording) -> Response:
+        """Soft delete, or for good with ``permanent=true``.
+
+        A permanent delete purges soft-deleted recordings too; soft deleting
+        one again answers as its GET would (404 or 410 in the hidden modes).
+        """
         if request.query.get("permanent", "").lower() == "true":
             self.emulator.hard_delete(record.id)
-        elif not record.deleted:
+            return self.json(200, {"success": True})
+        gone = self._gone_status(record)
+        if gone is not None:
+            return self._gone(gone)
+        if not record.deleted:
             self.emulator.soft_delete(record.id)
         return self.json(200, {"success": True})
 
