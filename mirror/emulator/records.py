@@ -81,10 +81,11 @@ class _LazyPart(Generic[T]):
     """A dataclass field whose value is generated on first read.
 
     The generated value is stored, so that a test which mutates it in place
-    (``record.transcript.append(...)``) sees its change served.
+    (``record.transcript.append(...)``) sees its change served. A record
+    without a parts source reads None until a value is assigned.
     """
 
-    def __init__(self, generate: Callable[[PartsSource, EmulatedRecording], T]):
+    def __init__(self, generate: Callable[[PartsSource, EmulatedRecording], T | None]):
         self._generate = generate
         self._slot = ""
 
@@ -95,31 +96,33 @@ class _LazyPart(Generic[T]):
     def __get__(self, record: None, owner: type) -> _Pending: ...
 
     @overload
-    def __get__(self, record: EmulatedRecording, owner: type) -> T: ...
+    def __get__(self, record: EmulatedRecording, owner: type) -> T | None: ...
 
-    def __get__(self, record: EmulatedRecording | None, owner: type) -> T | _Pending:
+    def __get__(
+        self, record: EmulatedRecording | None, owner: type
+    ) -> T | _Pending | None:
         if record is None:
             return PENDING
-        value: T | _Pending = record.__dict__.get(self._slot, PENDING)
+        value: T | _Pending | None = record.__dict__.get(self._slot, PENDING)
         if isinstance(value, _Pending):
             value = self.peek(record)
             record.__dict__[self._slot] = value
         return value
 
-    def __set__(self, record: EmulatedRecording, value: T | _Pending) -> None:
+    def __set__(self, record: EmulatedRecording, value: T | _Pending | None) -> None:
         record.__dict__[self._slot] = value
 
-    def peek(self, record: EmulatedRecording) -> T:
+    def peek(self, record: EmulatedRecording) -> T | None:
         """The part's value without storing a generated one.
 
         The server renders through here, so that serving 100,000 generated
         transcripts does not keep 100,000 transcripts in memory.
         """
-        value: T | _Pending = record.__dict__.get(self._slot, PENDING)
+        value: T | _Pending | None = record.__dict__.get(self._slot, PENDING)
         if not isinstance(value, _Pending):
             return value
         if record.parts is None:
-            return None  # type: ignore[return-value]
+            return None
         return self._generate(record.parts, record)
 
 
@@ -148,13 +151,13 @@ class EmulatedRecording:
     language: str | None = None
     recorder: Recorder = NOBODY
     tags: list[TagRef] | None = field(default_factory=list)
-    transcript: _LazyPart[Transcript | None] = _LazyPart(
+    transcript: _LazyPart[Transcript] = _LazyPart(
         lambda parts, record: parts.transcript(record)
     )
-    summaries: _LazyPart[Summaries | None] = _LazyPart(
+    summaries: _LazyPart[Summaries] = _LazyPart(
         lambda parts, record: parts.summaries(record)
     )
-    action_items: _LazyPart[ActionItems | None] = _LazyPart(
+    action_items: _LazyPart[ActionItems] = _LazyPart(
         lambda parts, record: parts.action_items(record)
     )
     extra: dict[str, Any] = field(default_factory=dict)
