@@ -52,7 +52,10 @@ def start_run(
             outcome="running",
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database returned no id for the new run")
+    return int(key[0])
 
 
 def finish_run(

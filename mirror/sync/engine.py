@@ -269,8 +269,9 @@ class WindowSweep:
         elif isinstance(outcome, DetailGone):
             # Listed a moment ago, gone now: keep what the listing said.
             page.writes.append(RecordingWrite(listed))
-            kind = "soft" if outcome.status == 410 else "hard"
-            page.marks.append(DeletionMark(listed.id, kind))
+            page.marks.append(
+                DeletionMark(listed.id, "soft" if outcome.status == 410 else "hard")
+            )
 
     def _detail_failed(
         self, page: _FetchedPage, item: Fetch, error: BaseException

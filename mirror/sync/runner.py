@@ -121,7 +121,8 @@ async def _run_recorded(
             seen_since=started,
             progress=progress,
         )
-        outcome, error = "failed", None
+        outcome = "failed"
+        error: MirrorError | None = None
         try:
             await sweep.run()
             outcome = "dry_run" if options.dry_run else "succeeded"
@@ -140,13 +141,14 @@ async def _run_recorded(
                 stats=client.stats,
                 seconds=(utcnow() - started).total_seconds(),
             )
-            await _finish(store, report, error)
+            await close_run(store, report, error)
     return report
 
 
-async def _finish(
+async def close_run(
     store: StoreThread, report: RunReport, error: BaseException | None
 ) -> None:
+    """Record a run's outcome and counts in its row; emit its summary event."""
     tally = _tally(report)
     if report.run_id is not None:
         run_id = report.run_id
