@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from mirror.emulator import EmulatedRecording, Emulator
 from mirror.store import schema
+from mirror.store.content import KNOWN_FIELDS
 from mirror.store.database import Database
 
 
@@ -113,14 +114,8 @@ def _grouped(conn: Any, table: Any, order: str) -> dict[str, list[Any]]:
     return grouped
 
 
-_KNOWN = {
-    "id", "title", "description", "duration", "language", "recorded_by", "tags",
-    "created_at", "transcript", "summary", "action_items", "deleted", "deleted_at",
-}  # fmt: skip
-
-
 def _extra_keys(raw: dict[str, Any]) -> list[str]:
-    return [key for key in raw if key not in _KNOWN]
+    return [key for key in raw if key not in KNOWN_FIELDS]
 
 
 def utc(*args: int) -> dt.datetime:
