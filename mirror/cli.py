@@ -9,7 +9,9 @@ branch of the tree: 2 for configuration and usage, 1 for a failed sync.
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,8 +96,16 @@ def cli(
 
 def main() -> None:
     """The console script's entry point."""
-    from mirror.commands import backfill, demo, emulate, migrate
-
-    for module in (migrate, backfill, emulate, demo):
-        cli.add_command(module.command)
+    register_commands()
     cli(prog_name="pocket-mirror")
+
+
+def register_commands() -> None:
+    """Add every module of :mod:`mirror.commands` that defines ``command``."""
+    import mirror.commands
+
+    for module_info in pkgutil.iter_modules(mirror.commands.__path__):
+        module = importlib.import_module(f"mirror.commands.{module_info.name}")
+        command = getattr(module, "command", None)
+        if isinstance(command, click.Command):
+            cli.add_command(command)
