@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from mirror.api.models import ListedRecording, RecordingDetail
@@ -105,7 +105,12 @@ def listing_fingerprint(listed: ListedRecording) -> str:
 
 def fingerprint(content: RecordingContent) -> str:
     """A digest of a recording's whole content."""
-    return _digest(asdict(content))
+    # A shallow mapping is enough: JSON encodes the nested tuples itself, and
+    # dataclasses.asdict would deep-copy every transcript segment first.
+    return _digest({name: getattr(content, name) for name in _FIELD_NAMES})
+
+
+_FIELD_NAMES = tuple(field.name for field in fields(RecordingContent))
 
 
 def changed_fields(old: RecordingContent, new: RecordingContent) -> list[str]:
