@@ -113,22 +113,21 @@ def summary(report: RunReport) -> str:
     """What the run did, in a few lines for a person."""
     result, counts, stats = report.result, report.result.counts, report.stats
     rate = result.listed / report.seconds if report.seconds > 0 else 0.0
-    verb = "would be" if report.outcome == "dry_run" else "were"
-    lines = [
-        f"{report.kind} {report.outcome}: listed {result.listed} recordings "
-        f"in {report.seconds:.1f} s ({rate:.0f}/s)",
-        f"  created {counts.created}, updated {counts.updated}, "
-        f"unchanged {counts.unchanged}, restored {counts.restored} ({verb})",
-        f"  marked deleted: {counts.soft_deleted} soft, {counts.hard_deleted} hard; "
-        f"{result.candidates} candidates checked",
-        f"  requests: {stats.list_requests} list, {stats.detail_requests} detail, "
-        f"{stats.retries} retries",
-    ]
-    if report.outcome == "dry_run":
-        soft = sum(1 for m in result.planned_marks if m.kind == "soft")
-        hard = len(result.planned_marks) - soft
-        lines[2] = (
-            f"  would mark deleted: {soft} soft, {hard} hard; "
-            f"{result.candidates} candidates checked"
-        )
-    return "\n".join(lines)
+    dry = report.outcome == "dry_run"
+    soft = sum(1 for mark in result.planned_marks if mark.kind == "soft")
+    hard = len(result.planned_marks) - soft
+    if not dry:
+        soft, hard = counts.soft_deleted, counts.hard_deleted
+    would = "would be " if dry else ""
+    return "\n".join(
+        [
+            f"{report.kind} {report.outcome}: listed {result.listed} recordings "
+            f"in {report.seconds:.1f} s ({rate:.0f}/s)",
+            f"  {would}created {counts.created}, updated {counts.updated}, "
+            f"restored {counts.restored}; unchanged {counts.unchanged}",
+            f"  {would}marked deleted: {soft} soft, {hard} hard "
+            f"({result.candidates} candidates checked)",
+            f"  requests: {stats.list_requests} list, {stats.detail_requests} detail, "
+            f"{stats.retries} retries",
+        ]
+    )
