@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 import stamina
 
+from mirror.store.database import Database
+
 pytest_plugins = ["tests.fixtures_db", "tests.fixtures_emulator"]
 
 
@@ -17,3 +19,11 @@ def no_retry_waits() -> Iterator[None]:
     without their waits."""
     with stamina.set_testing(True, attempts=20, cap=True):
         yield
+
+
+@pytest.fixture
+def sqlite_database(sqlite_url: str) -> Iterator[Database]:
+    """A migrated SQLite mirror, for behaviour that does not vary by backend."""
+    with Database(sqlite_url) as database:
+        database.upgrade()
+        yield database

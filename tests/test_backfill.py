@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -23,14 +22,6 @@ from tests.mirror_state import assert_mirror_equals, held
 TOKEN = "pk_test_token"
 
 
-@pytest.fixture
-def sqlite_database(sqlite_url: str) -> Iterator[Database]:
-    """A migrated SQLite mirror, for behaviour that does not vary by backend."""
-    with Database(sqlite_url) as database:
-        database.upgrade()
-        yield database
-
-
 def settings(emulator: Emulator, database: Database) -> Settings:
     return settings_for(
         base_url=emulator.url, org_id=emulator.org_id, database_url=database.url
@@ -38,10 +29,18 @@ def settings(emulator: Emulator, database: Database) -> Settings:
 
 
 def backfill(
-    emulator: Emulator, database: Database, *, attempts: int = 6, **options: object
+    emulator: Emulator,
+    database: Database,
+    *,
+    attempts: int = 6,
+    timeout: float = 30.0,
+    **options: object,
 ) -> RunReport:
+    """Run a backfill in this process, with the real client and store."""
     configured = settings(emulator, database)
-    api = dataclasses.replace(configured.api, max_attempts=attempts)
+    api = dataclasses.replace(
+        configured.api, max_attempts=attempts, timeout_seconds=timeout
+    )
     return asyncio.run(
         run_backfill(
             dataclasses.replace(configured, api=api),

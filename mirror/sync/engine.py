@@ -82,6 +82,7 @@ class SweepResult:
     pages: int = 0
     fetched: int = 0
     failed_details: int = 0
+    skipped_items: int = 0
     complete: bool = False
     candidates: int = 0
     held_back: int = 0
@@ -191,14 +192,25 @@ class WindowSweep:
     async def run(self) -> SweepResult:
         """Sweep the window; raises when it cannot finish cleanly."""
         await self._list_and_save()
-        self.result.complete = self.result.failed_details == 0
-        if not self.result.complete:
-            raise SweepIncomplete(
-                f"{self.result.failed_details} recordings could not be fetched; "
-                "they are retried on the next run, and no deletes were inferred"
-            )
+        self._require_complete()
         await Reconciler(self).run(self._marks)
         return self.result
+
+    def _require_complete(self) -> None:
+        # A listing with unreadable items, or details that failed, may hide
+        # recordings that still exist: no delete may be inferred from it.
+        result = self.result
+        result.complete = result.failed_details == 0 and result.skipped_items == 0
+        if result.skipped_items:
+            raise SweepIncomplete(
+                f"the listing had {result.skipped_items} items that could not be "
+                "read; what could be read was saved, and no deletes were inferred"
+            )
+        if result.failed_details:
+            raise SweepIncomplete(
+                f"{result.failed_details} recordings could not be fetched; "
+                "they are retried on the next run, and no deletes were inferred"
+            )
 
     async def _list_and_save(self) -> None:
         inflight: deque[asyncio.Task[_FetchedPage]] = deque()
@@ -295,6 +307,7 @@ class WindowSweep:
         result.listed += len(page.plan.page.recordings)
         result.fetched += len(page.plan.fetch) - page.failed
         result.failed_details += page.failed
+        result.skipped_items += len(page.plan.page.skipped)
         self._marks.extend(page.marks)
         self._seen.update(r.id for r in page.plan.page.recordings)
 
