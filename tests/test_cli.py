@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,13 @@ def write_config(path: Path, *, base_url: str, org_id: str, db: Path) -> Path:
 
 
 def run_cli(
-    *args: str, config: Path, token: str = TOKEN, cwd: Path | None = None
+    *args: str,
+    config: Path,
+    token: str = TOKEN,
+    cwd: Path | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m mirror ARGS`` in a child process, as a user would."""
     env = {**os.environ, "POCKET_API_TOKEN": token, "POCKET_MIRROR_CONFIG": str(config)}
     return subprocess.run(
         [sys.executable, "-m", "mirror", *args],
@@ -40,6 +46,7 @@ def run_cli(
         env=env,
         cwd=cwd,
         timeout=120,
+        preexec_fn=preexec,
     )
 
 
