@@ -13,8 +13,9 @@ variable, and a file that seems to hold one is refused.
 Each section is one frozen dataclass and one small reader function over a
 :class:`_Section`, which records the keys it was asked for: whatever is left
 unread is a typo and is reported by name. Tables that other parts of the
-program own (``[sweeps.NAME]``, ``[daemon]``) are kept unchecked, as raw
-dicts, in :attr:`Settings.extra`.
+program own (``[sweeps.NAME]``, ``[daemon]``) are kept as raw dicts in
+:attr:`Settings.extra`; the sweep tiers are checked by :func:`sweep_tiers`
+when a command that sweeps reads them.
 """
 
 from __future__ import annotations
@@ -87,12 +88,42 @@ class DatabaseSettings:
 
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
-    """The mass-delete guard: refuse when more than ``mass_delete_min``
-    recordings and more than ``mass_delete_fraction`` of the range would be
-    marked deleted at once."""
+    """How every sweep behaves.
+
+    Attributes:
+        mass_delete_min: with ``mass_delete_fraction``, the mass-delete
+            guard: refuse when more than this many recordings and more than
+            that share of the range would be marked deleted at once.
+        mass_delete_fraction: see ``mass_delete_min``.
+        processing_age_hours: a recording younger than this whose transcript
+            or summary is still missing has its detail fetched on every sweep.
+        rolling_refresh_fraction: the share of live recordings, longest
+            unrefreshed first, whose detail the full tier fetches again.
+    """
 
     mass_delete_min: int
     mass_delete_fraction: float
+    processing_age_hours: float = 48.0
+    rolling_refresh_fraction: float = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class TierSettings:
+    """One sweep tier: how far back it reaches and how often it runs.
+
+    Attributes:
+        name: the tier's name, as in ``[sweeps.NAME]``.
+        interval_minutes: how long after one run the next one is due.
+        reach_days: how many days back from today it sweeps; None is all of
+            history.
+        window_days: the length of the windows the reach is cut into, newest
+            first; None sweeps the reach as one window.
+    """
+
+    name: str
+    interval_minutes: float
+    reach_days: int | None
+    window_days: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +353,66 @@ def _read_sync(section: _Section) -> SyncSettings:
         mass_delete_fraction=section.number(
             "mass_delete_fraction", 0.05, at_least=0, at_most=1
         ),
+        processing_age_hours=section.number("processing_age_hours", 48.0, at_least=0),
+        rolling_refresh_fraction=section.number(
+            "rolling_refresh_fraction", 0.02, at_least=0, at_most=1
+        ),
     )
+
+
+DEFAULT_TIERS: Final = (
+    TierSettings("hot", interval_minutes=10, reach_days=3, window_days=None),
+    TierSettings("warm", interval_minutes=360, reach_days=45, window_days=None),
+    TierSettings("full", interval_minutes=1440, reach_days=None, window_days=90),
+)
+
+
+def sweep_tiers(settings: Settings) -> tuple[TierSettings, ...]:
+    """The sweep tiers of ``[sweeps.NAME]``, checked, in the order written.
+
+    Without any ``[sweeps]`` table the tiers are :data:`DEFAULT_TIERS`: hot
+    (3 days, every 10 minutes), warm (45 days, every 6 hours) and full (all
+    of history in 90-day windows, daily).
+
+    Raises:
+        ConfigError: listing every problem of the ``[sweeps]`` tables.
+    """
+    document = settings.extra.get("sweeps")
+    if document is None:
+        return DEFAULT_TIERS
+
+    problems: list[str] = []
+    if not isinstance(document, Mapping) or not document:
+        problems.append("sweeps must hold at least one [sweeps.NAME] table")
+        document = {}
+    tiers = [_read_tier(name, table, problems) for name, table in document.items()]
+    if problems:
+        raise ConfigError(problems, source=str(settings.source))
+    return tuple(tiers)
+
+
+def _read_tier(name: str, table: Any, problems: list[str]) -> TierSettings:
+    if not isinstance(table, dict):
+        problems.append(f"sweeps.{name} must be a table, not {_describe(table)}")
+        table = {}
+    section = _Section(f"sweeps.{name}", table, problems)
+
+    tier = TierSettings(
+        name=name,
+        interval_minutes=section.number("interval_minutes", 60.0, above=0),
+        reach_days=_optional_days(section, "reach_days", at_least=0),
+        window_days=_optional_days(section, "window_days", at_least=2),
+    )
+    if not section.has("interval_minutes"):
+        section.problem(f"sweeps.{name}.interval_minutes is required but missing")
+    section.report_unknown_keys()
+    return tier
+
+
+def _optional_days(section: _Section, key: str, *, at_least: int) -> int | None:
+    # Absent, or refused (and reported), both leave the bound open.
+    days = section.integer(key, -1, at_least=at_least)
+    return None if days < 0 else days
 
 
 _SECTIONS: Final = ("api", "database", "sync")
