@@ -9,6 +9,7 @@ fingerprint says they changed, to keep the history.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -127,6 +128,35 @@ def count_live(
         *_window_clauses(start, end),
     )
     return int(conn.execute(query).scalar_one())
+
+
+def oldest_created_day(conn: Connection, *, org_id: str) -> dt.date | None:
+    """The UTC day of the oldest recording the mirror holds, if any."""
+    query = select(func.min(recordings.c.created_at)).where(
+        recordings.c.org_id == org_id
+    )
+    oldest = conn.execute(query).scalar_one()
+    return None if oldest is None else oldest.date()
+
+
+def stalest_details(conn: Connection, *, org_id: str, fraction: float) -> list[str]:
+    """The share ``fraction`` of live recordings whose detail is oldest.
+
+    Recordings whose detail was never fetched come first; the count is
+    rounded up, so any fraction above zero picks at least one recording.
+    """
+    live = count_live(conn, org_id=org_id, start=None, end=None)
+    wanted = math.ceil(live * fraction)
+    if wanted == 0:
+        return []
+    synced = recordings.c.detail_synced_at
+    query = (
+        select(recordings.c.id)
+        .where(recordings.c.org_id == org_id, recordings.c.deletion.is_(None))
+        .order_by(synced.is_not(None), synced, recordings.c.id)
+        .limit(wanted)
+    )
+    return list(conn.execute(query).scalars())
 
 
 def _window_clauses(start: dt.date | None, end: dt.date | None) -> list[Any]:
