@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from mirror.clock import utcnow
 from mirror.config import DEFAULT_TIERS, TierSettings, load_settings, sweep_tiers
-from mirror.emulator import Emulator
-from mirror.errors import ConfigError
+from mirror.emulator import Emulator, Fault
+from mirror.errors import AuthenticationFailed, ConfigError
 from mirror.store import schema
 from mirror.store.checkpoints import SweepPosition, load_position, save_position
 from mirror.store.database import Database
@@ -257,6 +257,37 @@ def test_changes_between_two_pages_are_neither_lost_nor_wrongly_marked(
     assert_mirror_equals(database, emulator)
 
 
+def test_failed_run_is_resumed_by_the_next_one(
+    emulator: Emulator, database: Database
+) -> None:
+    """A tier run that fails halfway leaves its position; the next run goes on
+    from there, lists less than a whole run, and ends equal to the emulator."""
+    emulator.generate(600)
+    lists = 0
+
+    def refuse_the_seventh(page: int) -> None:
+        nonlocal lists
+        lists += 1
+        if lists == 7:
+            emulator.inject("list", Fault(status=401))
+
+    emulator.before_list_page = refuse_the_seventh
+    with pytest.raises(AuthenticationFailed):
+        sweep(emulator, database, "full")
+    saved = position(database, "full")
+    assert saved is not None and saved.window_index > 0
+    emulator.before_list_page = None
+    emulator.requests.reset()
+
+    resumed = sweep(emulator, database, "full")
+
+    assert resumed.outcome == "succeeded"
+    assert [run["outcome"] for run in runs(database)] == ["failed", "succeeded"]
+    whole = fewest_list_requests(emulator, TIERS["full"])
+    assert emulator.requests.count("list") < sum(whole)
+    assert_mirror_equals(database, emulator)
+
+
 def edge_moments(windows: list[Window]) -> list[dt.datetime]:
     """The first and last millisecond of every day a window starts or ends on."""
     days = {w.start for w in windows if w.start} | {w.end for w in windows if w.end}
@@ -326,17 +357,30 @@ def start_sync(config: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def kill_soon_after_first_request(
-    process: subprocess.Popen[bytes], emulator: Emulator, delay: float
+def progress_of(database: Database) -> tuple[int, int, str | None] | None:
+    saved = position(database, "full")
+    return None if saved is None else (saved.window_index, saved.pages, saved.cursor)
+
+
+def wait_for_progress(
+    database: Database,
+    before: tuple[int, int, str | None] | None,
+    process: subprocess.Popen[bytes],
 ) -> None:
-    """SIGKILL the process ``delay`` seconds after it reached the emulator."""
-    deadline = time.monotonic() + 30
-    while not emulator.requests.entries and process.poll() is None:
-        assert time.monotonic() < deadline, "the sync never reached the emulator"
-        time.sleep(0.01)
-    time.sleep(delay)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    """Poll until the saved position moved on from ``before``, or the process ended."""
+    deadline = time.monotonic() + 60
+    while progress_of(database) == before and process.poll() is None:
+        assert time.monotonic() < deadline, "the sync made no progress"
+        time.sleep(0.02)
+
+
+def kill_at(process: subprocess.Popen[bytes], delay: float) -> bool:
+    """SIGKILL the process after ``delay`` seconds; True if it was still running."""
+    try:
+        process.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+    return process.wait(timeout=30) == -signal.SIGKILL
 
 
 @pytest.mark.slow
@@ -344,8 +388,13 @@ def test_sweep_killed_at_random_moments_resumes_and_ends_equal(
     emulator: Emulator, database: Database, tmp_path: Path
 ) -> None:
     """A full sweep SIGKILLed ten times at random moments, then resumed, ends
-    equal to the emulator, and the resumed run lists less than a fresh one."""
-    emulator.generate(2000)
+    equal to the emulator, and the resumed run lists less than a fresh one.
+
+    Every other kill waits for the run to save a page first, so the runs
+    make progress however slow the machine; the others may strike anywhere,
+    from start-up to the middle of a page's transaction.
+    """
+    emulator.generate(1500)
     emulator.behaviour.latency_ms = 25
     config = write_config(
         tmp_path / "config.toml", emulator=emulator, database=database
@@ -354,10 +403,11 @@ def test_sweep_killed_at_random_moments_resumes_and_ends_equal(
 
     kills = 0
     while kills < 10:
-        emulator.requests.reset()
+        before = progress_of(database)
         process = start_sync(config)
-        kill_soon_after_first_request(process, emulator, moments.uniform(0.2, 1.2))
-        kills += process.returncode == -signal.SIGKILL
+        if kills % 2:
+            wait_for_progress(database, before, process)
+        kills += kill_at(process, moments.uniform(0.0, 1.0 if kills % 2 else 2.0))
     saved = position(database, "full")
     assert saved is not None
     assert saved.window_index > 0 or saved.pages > 0

@@ -277,6 +277,7 @@ class TierRun:
         result.pages += window.pages
         result.fetched += window.fetched
         result.failed_details += window.failed_details
+        result.skipped_items += window.skipped_items
         result.candidates += window.candidates
         result.held_back += window.held_back
         result.planned_marks.extend(window.planned_marks)
