@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from alembic import context
 from mirror.store.database import Database
-from mirror.store.schema import UTCDateTime, metadata
+from mirror.store.schema import UTCDateTime, described_here, metadata
 
 
 def configured_url() -> str:
@@ -58,6 +58,7 @@ def run_migrations(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
+        include_name=described_here,
     )
     with context.begin_transaction():
         context.run_migrations()

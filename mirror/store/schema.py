@@ -9,6 +9,7 @@ the sync engine and may change between versions. The Alembic migrations in
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import (
@@ -223,3 +224,24 @@ sweep_checkpoints = Table(
     Column("pages", Integer, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# What the migrations build beside these tables, which this metadata leaves
+# out: the full-text search indexes (on SQLite, FTS5 tables and their shadow
+# tables; on PostgreSQL, expression indexes) and the views.
+SEARCH_TABLE_PREFIXES = ("transcript_segments_fts", "recordings_fts")
+SEARCH_INDEXES = frozenset({"ix_transcript_segments_search", "ix_recordings_search"})
+
+
+def described_here(
+    name: str | None, type_: str, parent_names: Mapping[str, str | None]
+) -> bool:
+    """Whether this metadata describes a database object (Alembic's include_name).
+
+    Autogenerate and schema comparisons pass over the search indexes, which
+    the migrations create in SQL of each backend's own.
+    """
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(SEARCH_TABLE_PREFIXES)
+    return not (type_ == "index" and name in SEARCH_INDEXES)
