@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import itertools
 import math
 import os
 import random
@@ -78,11 +79,30 @@ def position(database: Database, tier: str) -> SweepPosition | None:
         return load_position(conn, org_id="org_test", tier=tier)
 
 
+def test_full_tier_windows_share_their_edges_and_cover_all_history() -> None:
+    """Full-tier windows: newest first, 90 days, sharing edge days, open far ends."""
+    windows = tier_windows(TIERS["full"], dt.date(2026, 12, 3), dt.date(2025, 1, 15))
+
+    assert windows[0] == Window(dt.date(2026, 9, 5), None)
+    assert windows[1] == Window(dt.date(2026, 6, 8), dt.date(2026, 9, 5))
+    assert windows[-1] == Window(None, dt.date(2025, 3, 20))
+    for newer, older in itertools.pairwise(windows):
+        assert older.end == newer.start
+    assert len(windows) == 8
+
+
+def test_reach_tiers_sweep_one_window_from_their_first_day_on() -> None:
+    """A tier with a reach and no window length is one window, open at the end."""
+    today = dt.date(2026, 3, 1)
+
+    assert tier_windows(TIERS["hot"], today) == [Window(dt.date(2026, 2, 26), None)]
+    assert tier_windows(TIERS["warm"], today) == [Window(dt.date(2026, 1, 15), None)]
+
+
 def test_unchanged_organization_costs_listing_and_rolling_refresh_only(
     emulator: Emulator, database: Database
 ) -> None:
-    """After a backfill, sweeps of an unchanged organization fetch no detail
-    but the rolling refresh, and list the fewest pages each window needs."""
+    """Unchanged: no detail but the rolling refresh, and the fewest list pages."""
     emulator.generate(2000)
     backfill(emulator, database)
 
@@ -146,8 +166,7 @@ def test_new_recording_appears_after_the_next_hot_sweep(
 def test_title_edit_on_an_old_recording_is_found_by_the_full_sweep(
     emulator: Emulator, database: Database
 ) -> None:
-    """An old recording's new title escapes the short tiers, not the full one,
-    and its old state is kept in recording_versions."""
+    """An old title edit is found by the full tier only, its old state versioned."""
     emulator.generate(300)
     backfill(emulator, database)
     oldest = min(emulator.recordings.values(), key=lambda r: r.created_at)
@@ -216,9 +235,7 @@ def test_refused_cursor_restarts_the_window_from_its_start(
 def test_changes_between_two_pages_are_neither_lost_nor_wrongly_marked(
     emulator: Emulator, database: Database
 ) -> None:
-    """Recordings added or deleted upstream mid-listing: live ones are never
-    marked, deleted ones are marked once a listing misses them, new ones
-    arrive at the latest with the next sweep."""
+    """Mid-listing adds and deletes: none lost, no live one marked, deletes found."""
     ids = emulator.generate(600)
     backfill(emulator, database)
     newest_first = sorted(
@@ -260,8 +277,7 @@ def test_changes_between_two_pages_are_neither_lost_nor_wrongly_marked(
 def test_failed_run_is_resumed_by_the_next_one(
     emulator: Emulator, database: Database
 ) -> None:
-    """A tier run that fails halfway leaves its position; the next run goes on
-    from there, lists less than a whole run, and ends equal to the emulator."""
+    """A run failed halfway is resumed by the next, which lists less and ends equal."""
     emulator.generate(600)
     lists = 0
 
@@ -304,8 +320,7 @@ def edge_moments(windows: list[Window]) -> list[dt.datetime]:
 def test_recordings_on_window_edges_are_swept(
     emulator: Emulator, database: Database, tier: str
 ) -> None:
-    """Recordings at 23:59:59.999 and 00:00:00.000 UTC on every window edge
-    (and a little ahead of the clock) are swept into the mirror."""
+    """Recordings at 23:59:59.999 and 00:00:00.000 UTC on window edges are swept."""
     windows = tier_windows(TIERS[tier], utcnow().date())
     first_day = windows[-1].start
     moments = [
@@ -387,13 +402,10 @@ def kill_at(process: subprocess.Popen[bytes], delay: float) -> bool:
 def test_sweep_killed_at_random_moments_resumes_and_ends_equal(
     emulator: Emulator, database: Database, tmp_path: Path
 ) -> None:
-    """A full sweep SIGKILLed ten times at random moments, then resumed, ends
-    equal to the emulator, and the resumed run lists less than a fresh one.
-
-    Every other kill waits for the run to save a page first, so the runs
-    make progress however slow the machine; the others may strike anywhere,
-    from start-up to the middle of a page's transaction.
-    """
+    """A sweep SIGKILLed ten times then resumed ends equal, listing less than anew."""
+    # Every other kill waits for the run to save a page first, so the runs
+    # make progress however slow the machine; the others may strike anywhere,
+    # from start-up to the middle of a page's transaction.
     emulator.generate(1500)
     emulator.behaviour.latency_ms = 25
     config = write_config(

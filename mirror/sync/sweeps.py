@@ -181,10 +181,12 @@ class TierRun:
                 yield self._position(self.started, index, window)
             return
 
-        # The resumed window is swept as it was saved; the windows after it
-        # are today's ones older than it, chosen by date, not by number,
-        # since the mirror's oldest day (which shapes them) may have moved.
-        yield dataclasses.replace(resumed, run_id=self.run_id)
+        # The resumed window is swept as it was saved (listed again from its
+        # start when its listing had ended); the windows after it are today's
+        # ones older than it, chosen by date, not by number, since the
+        # mirror's oldest day (which shapes them) may have moved.
+        pages = resumed.pages if resumed.cursor is not None else 0
+        yield dataclasses.replace(resumed, run_id=self.run_id, pages=pages)
         start = resumed.window_start
         older = [w for w in plan.windows if start and _begins_before(w, start)]
         for offset, window in enumerate(older, start=1):
