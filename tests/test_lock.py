@@ -118,3 +118,24 @@ def test_sqlite_lock_is_a_private_file_beside_the_database(sqlite_url: str) -> N
         assert lock.path.name == "mirror.db.lock"
         assert lock.path.stat().st_mode & 0o777 == 0o600
         lock.release()
+
+
+def test_holder_knows_when_its_lock_is_gone(database_url: str) -> None:
+    """A lock still held says so; one released, or whose PostgreSQL session
+    was ended, does not."""
+    with Database(database_url) as database:
+        lock = sweeper_lock(database)
+        assert not lock.still_held()
+        assert lock.acquire()
+        assert lock.still_held()
+
+        if database.dialect == "postgresql":
+            with database.engine.connect() as other:
+                other.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+                )
+                other.commit()
+            assert not lock.still_held()
+        lock.release()
+        assert not lock.still_held()

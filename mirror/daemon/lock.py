@@ -53,6 +53,10 @@ class SweeperLock(Protocol):
         """Whether another process holds the lock right now."""
         ...
 
+    def still_held(self) -> bool:
+        """Whether this process holds the lock it took, still."""
+        ...
+
     def release(self) -> None:
         """Give the lock back (nothing happens if it is not held)."""
         ...
@@ -106,6 +110,10 @@ class FileLock:
         finally:
             os.close(descriptor)
         return not free
+
+    def still_held(self) -> bool:
+        """Whether the lock is held: a flock lasts as long as its descriptor."""
+        return self._descriptor is not None
 
     def release(self) -> None:
         """Close the lock file, which drops the lock."""
@@ -164,6 +172,20 @@ class AdvisoryLock:
         with self._connect() as connection:
             return self._ask(connection, _held_in_pg_locks(SWEEPER_LOCK_KEY))
 
+    def still_held(self) -> bool:
+        """Whether the lock's session still holds it: a server restart or a
+        cut connection ends the session, and the lock with it."""
+        if self._connection is None:
+            return False
+
+        try:
+            return self._ask(
+                self._connection,
+                _held_in_pg_locks(SWEEPER_LOCK_KEY, by_this_session=True),
+            )
+        except StoreError:
+            return False
+
     def release(self) -> None:
         """End the lock's session, which releases the lock."""
         if self._connection is None:
@@ -172,6 +194,9 @@ class AdvisoryLock:
         connection, self._connection = self._connection, None
         try:
             self._ask(connection, sa.func.pg_advisory_unlock(SWEEPER_LOCK_KEY))
+        except StoreError:
+            # The session is gone, and its lock went with it.
+            log.debug("daemon.lock_session_gone", lock=self.description)
         finally:
             connection.close()
         log.info("daemon.lock_released", lock=self.description)
@@ -194,8 +219,11 @@ class AdvisoryLock:
         return translate_error(exc, "postgresql", self._display_url)
 
 
-def _held_in_pg_locks(key: int) -> sa.ColumnElement[bool]:
-    """A query for whether any session holds the advisory lock ``key``.
+def _held_in_pg_locks(
+    key: int, *, by_this_session: bool = False
+) -> sa.ColumnElement[bool]:
+    """A query for whether any session (or the asking one) holds the
+    advisory lock ``key``.
 
     PostgreSQL shows a bigint advisory key split in two: its high half as
     ``classid``, its low half as ``objid``, with ``objsubid`` 1.
@@ -208,6 +236,7 @@ def _held_in_pg_locks(key: int) -> sa.ColumnElement[bool]:
         sa.column("objid"),
         sa.column("objsubid"),
         sa.column("granted"),
+        sa.column("pid"),
     )
     databases = sa.table("pg_database", sa.column("oid"), sa.column("datname"))
     current_database = (
@@ -223,6 +252,8 @@ def _held_in_pg_locks(key: int) -> sa.ColumnElement[bool]:
         locks.c.objsubid == 1,
         locks.c.granted,
     )
+    if by_this_session:
+        condition = sa.and_(condition, locks.c.pid == sa.func.pg_backend_pid())
     return sa.exists().where(condition)
 
 
