@@ -227,9 +227,11 @@ sweep_checkpoints = Table(
 
 # What the migrations build beside these tables, which this metadata leaves
 # out: the full-text search indexes (on SQLite, FTS5 tables and their shadow
-# tables; on PostgreSQL, expression indexes) and the views.
+# tables; on PostgreSQL, generated tsvector columns and their GIN indexes)
+# and the views.
 SEARCH_TABLE_PREFIXES = ("transcript_segments_fts", "recordings_fts")
 SEARCH_INDEXES = frozenset({"ix_transcript_segments_search", "ix_recordings_search"})
+SEARCH_COLUMN = "search_vector"
 
 
 def described_here(
@@ -244,4 +246,6 @@ def described_here(
         return True
     if type_ == "table":
         return not name.startswith(SEARCH_TABLE_PREFIXES)
+    if type_ == "column":
+        return name != SEARCH_COLUMN
     return not (type_ == "index" and name in SEARCH_INDEXES)
