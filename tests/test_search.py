@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mirror.api.parse import parse_detail
 from mirror.emulator import EmulatedRecording, Emulator, render
@@ -281,6 +283,15 @@ def test_search_takes_any_text_without_an_error(big_mirror: Database) -> None:
     for text in typed_texts():
         search(big_mirror, text, SearchFilters(limit=3))
         search(big_mirror, f'"{text}"', SearchFilters(limit=3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=40))
+def test_search_takes_arbitrary_text(big_mirror: Database, text: str) -> None:
+    """Any string at all, control characters and lone quotes included, searches."""
+    hits = search(big_mirror, text, SearchFilters(limit=2))
+
+    assert len(hits) <= 2
 
 
 def test_search_finds_the_tricky_fragments_themselves(big_mirror: Database) -> None:

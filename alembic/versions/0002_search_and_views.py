@@ -2,9 +2,13 @@
 
 SQLite gets two FTS5 indexes over the rows they index (external content, so
 the text is stored once), kept in step by triggers on every write path.
-PostgreSQL gets GIN indexes on ``to_tsvector('simple', ...)`` expressions,
-which the server keeps in step by itself; the 'simple' configuration neither
-stems nor drops stop words, so every language is searched alike.
+PostgreSQL gets a stored generated ``search_vector`` column on each of the
+two tables, ``to_tsvector('simple', ...)`` of the text, with a GIN index;
+the server keeps it in step by itself, and a phrase match reads the stored
+vector instead of computing it again for every candidate row. The 'simple'
+configuration neither stems nor drops stop words, so every language is
+searched alike. The views are created before the columns, so that
+``live_recordings`` (``SELECT *``) leaves them out.
 
 A later migration that rebuilds ``recordings`` or ``transcript_segments`` on
 SQLite (batch mode copies the table) must drop the views and these triggers
@@ -102,19 +106,26 @@ SQLITE_SEARCH_DROP = (
 
 POSTGRES_SEARCH = (
     """
-    CREATE INDEX ix_transcript_segments_search ON transcript_segments
-    USING gin (to_tsvector('simple'::regconfig, text))
+    ALTER TABLE transcript_segments ADD COLUMN search_vector tsvector
+    GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, text)) STORED
     """,
     """
-    CREATE INDEX ix_recordings_search ON recordings
-    USING gin (to_tsvector('simple'::regconfig,
-        coalesce(title, '') || ' ' || coalesce(summary_markdown, '')))
+    ALTER TABLE recordings ADD COLUMN search_vector tsvector
+    GENERATED ALWAYS AS (to_tsvector('simple'::regconfig,
+        coalesce(title, '') || ' ' || coalesce(summary_markdown, ''))) STORED
     """,
+    """
+    CREATE INDEX ix_transcript_segments_search ON transcript_segments
+    USING gin (search_vector)
+    """,
+    "CREATE INDEX ix_recordings_search ON recordings USING gin (search_vector)",
 )
 
 POSTGRES_SEARCH_DROP = (
     "DROP INDEX ix_transcript_segments_search",
     "DROP INDEX ix_recordings_search",
+    "ALTER TABLE transcript_segments DROP COLUMN search_vector",
+    "ALTER TABLE recordings DROP COLUMN search_vector",
 )
 
 LIVE_RECORDINGS = """
@@ -177,15 +188,14 @@ VIEWS_DROP = (
 
 
 def upgrade() -> None:
-    """Create the search indexes, their triggers on SQLite, and the views."""
+    """Create the views, then the search indexes (with triggers on SQLite)."""
     sqlite = op.get_bind().dialect.name == "sqlite"
-    statements = SQLITE_SEARCH if sqlite else POSTGRES_SEARCH
-    for statement in statements:
-        op.execute(statement)
-
     op.execute(LIVE_RECORDINGS)
     op.execute(SQLITE_TRANSCRIPTS if sqlite else POSTGRES_TRANSCRIPTS)
     op.execute(SQLITE_WITH_TAGS if sqlite else POSTGRES_WITH_TAGS)
+
+    for statement in SQLITE_SEARCH if sqlite else POSTGRES_SEARCH:
+        op.execute(statement)
 
 
 def downgrade() -> None:

@@ -15,6 +15,9 @@ from mirror.store.database import Database
 
 DAY = click.DateTime(["%Y-%m-%d"])
 
+# Bold on and off; click.echo drops them when stdout is not a terminal.
+BOLD, NORMAL = "\x1b[1m", "\x1b[22m"
+
 
 @click.command("search")
 @click.argument("query")
@@ -79,7 +82,7 @@ def describe(hit: Hit) -> str:
     day = hit.created_at.strftime("%Y-%m-%d %H:%M")
     deleted = f" (deleted: {hit.deletion})" if hit.deletion else ""
     heading = f"{day}  {hit.title or '(untitled)'}  [{hit.recording_id}]{deleted}"
-    snippet = hit.snippet.render("\x1b[1m", "\x1b[22m")
+    snippet = hit.snippet.render(BOLD, NORMAL)
 
     if hit.field != "transcript":
         return f"{heading}\n    {hit.field}: {snippet}"

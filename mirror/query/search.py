@@ -36,13 +36,10 @@ DEFAULT_LIMIT = 20
 # Where a kind of hit sorts among the hits of one recording.
 _FIELD_ORDER: dict[HitField, int] = {"title": 0, "summary": 1, "transcript": 2}
 
-# These spell out the expressions of the PostgreSQL indexes exactly, constants
-# included, so that the planner recognises them and uses the indexes.
-_PG_SEGMENT_VECTOR = "to_tsvector('simple'::regconfig, transcript_segments.text)"
-_PG_RECORDING_VECTOR = (
-    "to_tsvector('simple'::regconfig, coalesce(recordings.title, '') "
-    "|| ' ' || coalesce(recordings.summary_markdown, ''))"
-)
+# PostgreSQL's generated columns of to_tsvector('simple', ...), GIN-indexed;
+# they are not in the schema's metadata, which both backends share.
+_PG_SEGMENT_VECTOR = "transcript_segments.search_vector"
+_PG_RECORDING_VECTOR = "recordings.search_vector"
 
 
 @dataclass(frozen=True, slots=True)
