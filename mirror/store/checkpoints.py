@@ -108,7 +108,3 @@ class TierCheckpoint:
             tier=self.tier,
             position=dataclasses.replace(moved, pages=done_before + pages),
         )
-
-    def begin(self, conn: Connection) -> None:
-        """Record the position as it is, before the window's first page."""
-        save_position(conn, org_id=self.org_id, tier=self.tier, position=self.position)
