@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from mirror.emulator import Emulator
+from mirror.emulator.behaviour import Fault
 from tests.fixtures_emulator import EmulatorFactory
 
 pytestmark = pytest.mark.slow
@@ -215,6 +216,20 @@ def rows(database_url: str, query: str) -> list[sa.Row[Any]]:
         engine.dispose()
 
 
+def run_status(
+    config: Path, *args: str, token: str = TOKEN
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run `status --json` in a process of its own; its result and report."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mirror", "status", "--json", *args],
+        capture_output=True,
+        text=True,
+        env=environment(config, token=token),
+        timeout=60,
+    )
+    return result, json.loads(result.stdout)
+
+
 @pytest.fixture
 def daemons() -> Iterator[list[DaemonProcess]]:
     """Daemons started by a test, killed after it if still running."""
@@ -378,6 +393,43 @@ def test_second_daemon_waits_while_the_first_sweeps(
     first.wait()
     second.wait_for("sweep.finished", timeout=20)
     assert second.stop() == 0, second.describe()
+
+
+def test_status_reports_lag_and_failures_truthfully(
+    tmp_path: Path, emulator: Emulator, sqlite_url: str, daemons: list[DaemonProcess]
+) -> None:
+    """After good sweeps `status --json` is healthy with a small lag; after a
+    failed sweep it shows the failure and exits 1."""
+    emulator.generate(5)
+    config = write_config(tmp_path / "config.toml", emulator, sqlite_url, FAST_TIER)
+    daemon = start(daemons, config)
+    daemon.wait_for("sweep.finished")
+    assert daemon.stop() == 0, daemon.describe()
+
+    patient = write_config(
+        tmp_path / "patient.toml",
+        emulator,
+        sqlite_url,
+        "[sweeps.hot]\ninterval_minutes = 10\n",
+    )
+    healthy, report = run_status(patient)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    hot = report["tiers"][0]
+    assert hot["last_run"]["outcome"] == "succeeded"
+    assert 0 <= hot["lag_seconds"] < 60
+    assert report["token"]["state"] == "works"
+
+    emulator.inject("list", Fault(status=500), count=20)
+    daemon = start(daemons, config)
+    daemon.wait_for("sweep.failed")
+    assert daemon.stop() == 0, daemon.describe()
+
+    failing, report = run_status(patient)
+    assert failing.returncode == 1
+    hot = report["tiers"][0]
+    assert hot["last_run"]["outcome"] == "failed"
+    assert "HTTP 500" in hot["errors"][0]["error"]
+    assert any("last run failed" in problem for problem in report["problems"])
 
 
 def installed_units(tmp_path: Path) -> Path:
