@@ -498,8 +498,13 @@ def _token_problems(value: Any, where: str = "") -> Iterator[str]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _token_problems(item, f"{where}[{index}]")
-    elif isinstance(value, str) and TOKEN_PATTERN.search(value):
+    elif isinstance(value, str) and _TOKEN_IN_VALUE.search(value):
         yield f"{where} looks like an API token (pk_...); {_TOKEN_ADVICE}"
+
+
+# A token standing on its own in a value; "pk_" inside a longer word, as in a
+# generated folder name, is not one.
+_TOKEN_IN_VALUE = re.compile(r"(?<![A-Za-z0-9_])" + TOKEN_PATTERN.pattern)
 
 
 def _is_token_key(key: str) -> bool:

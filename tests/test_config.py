@@ -643,3 +643,12 @@ def test_config_path_falls_back_to_the_environment() -> None:
 def test_config_path_defaults_to_working_directory(environ: dict[str, str]) -> None:
     """With neither, config.toml in the working directory is used."""
     assert config_path(None, environ) == Path("config.toml")
+
+
+def test_pk_inside_a_longer_word_is_not_a_token(tmp_path: Path) -> None:
+    """A folder name that merely contains "pk_" is not taken for a token."""
+    path = write_config(
+        tmp_path, MINIMAL + '[database]\nurl = "sqlite:////tmp/tmpx7pk_abcdef12/m.db"\n'
+    )
+
+    assert load_settings(path).database.url.endswith("tmpx7pk_abcdef12/m.db")
