@@ -6,10 +6,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from mirror.daemon.lock import FileLock, SweeperLock, sweeper_lock
+from mirror.emulator import Emulator
 from mirror.store.database import Database
 
 # structlog, unconfigured, would print its events on stdout before the answer.
@@ -139,3 +141,30 @@ def test_holder_knows_when_its_lock_is_gone(database_url: str) -> None:
             assert not lock.still_held()
         lock.release()
         assert not lock.still_held()
+
+
+def test_sync_refuses_to_sweep_beside_a_daemon(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """`pocket-mirror sync` exits 1 while another process holds the sweeper lock."""
+    from tests.test_cli import human_lines, run_cli, write_config
+
+    emulator.generate(5)
+    mirror_file = tmp_path / "mirror.db"
+    config = write_config(
+        tmp_path / "c.toml", base_url=emulator.url, org_id="org_test", db=mirror_file
+    )
+    assert run_cli("migrate", config=config).returncode == 0
+
+    with Database(f"sqlite:///{mirror_file}") as database:
+        lock = sweeper_lock(database)
+        assert lock.acquire()
+        try:
+            refused = run_cli("sync", "--tier", "hot", config=config)
+        finally:
+            lock.release()
+        allowed = run_cli("sync", "--tier", "hot", config=config)
+
+    assert refused.returncode == 1
+    assert "another pocket-mirror is sweeping" in human_lines(refused.stderr)[0]
+    assert allowed.returncode == 0, allowed.stderr

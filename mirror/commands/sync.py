@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
 from mirror.cli import Context, fails_cleanly
 from mirror.commands.backfill import prepare, summary
 from mirror.config import Settings, TierSettings, sweep_tiers
-from mirror.errors import MirrorError
+from mirror.daemon.lock import sweeper_lock
+from mirror.errors import DatabaseLocked, MirrorError
 from mirror.progress import SweepProgressBar
 from mirror.store.database import Database
 from mirror.sync.runner import RunReport
@@ -38,10 +41,26 @@ def command(context: Context, tier_name: str | None) -> None:
     failed = 0
     with Database(settings.database.url) as database:
         prepare(database)
-        for tier in tiers:
-            failed += not run_and_report(settings, token, database, tier, context)
+        with holding_sweeper_lock(database):
+            for tier in tiers:
+                failed += not run_and_report(settings, token, database, tier, context)
     if failed:
         sys.exit(1)
+
+
+@contextmanager
+def holding_sweeper_lock(database: Database) -> Iterator[None]:
+    """Sweep only while no daemon, or other sync, sweeps the same database."""
+    lock = sweeper_lock(database)
+    if not lock.acquire():
+        raise DatabaseLocked(
+            f"another pocket-mirror is sweeping {database.display_url}",
+            url=database.display_url,
+        )
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def chosen_tiers(
