@@ -100,25 +100,20 @@ def segment_hits(
     connection: Connection, terms: SearchTerms, filters: SearchFilters
 ) -> list[Hit]:
     """Transcript segments that match, with their recordings."""
-    query: AnySelect = sa.select(
-        recordings.c.id,
-        recordings.c.title,
-        recordings.c.created_at,
-        recordings.c.deletion,
-        segments.c.position,
-        segments.c.speaker,
-        segments.c.start_seconds,
-        segments.c.text,
-    )
+    position: ColumnElement[int]
     if connection.dialect.name == "sqlite":
-        query = _sqlite_segment_match(query, terms)
+        query = _sqlite_segment_match(_segment_columns(segments), terms)
+        query = query.where(*speaker_filter(filters))
+        position = segments.c.position
     else:
-        query = query.select_from(segments.join(recordings)).where(
-            _pg_match(_PG_SEGMENT_VECTOR, terms)
+        matches = _pg_segment_matches(terms, filters)
+        query = _segment_columns(matches).select_from(
+            matches.join(recordings, recordings.c.id == matches.c.recording_id)
         )
+        position = matches.c.position
 
-    query = query.where(*recording_filters(filters), *speaker_filter(filters))
-    query = query.order_by(*_newest_first(), segments.c.position)
+    query = query.where(*recording_filters(filters))
+    query = query.order_by(*_newest_first(), position)
     rows = connection.execute(query.limit(filters.limit))
     return [_segment_hit(row, terms) for row in rows]
 
@@ -137,7 +132,8 @@ def recording_hits(
     if connection.dialect.name == "sqlite":
         query = _sqlite_recording_match(query, terms)
     else:
-        query = query.where(_pg_match(_PG_RECORDING_VECTOR, terms))
+        matches = _pg_recording_matches(terms)
+        query = query.where(recordings.c.id.in_(sa.select(matches.c.id)))
 
     query = query.where(*recording_filters(filters)).order_by(*_newest_first())
     rows = connection.execute(query.limit(filters.limit))
@@ -194,6 +190,35 @@ def _sqlite_recording_match(query: AnySelect, terms: SearchTerms) -> AnySelect:
         .join(recordings, rowid == index.c.rowid)
         .where(match.bindparams(recording_match=fts5_query(terms)))
     )
+
+
+def _segment_columns(source: Any) -> AnySelect:
+    return sa.select(
+        recordings.c.id,
+        recordings.c.title,
+        recordings.c.created_at,
+        recordings.c.deletion,
+        source.c.position,
+        source.c.speaker,
+        source.c.start_seconds,
+        source.c.text,
+    )
+
+
+# The matches are collected from the GIN index first, then ordered. Left to
+# itself, the planner may walk recordings newest first hoping to meet the
+# limit early, which for a word that occurs rarely or never reads the whole
+# mirror.
+def _pg_segment_matches(terms: SearchTerms, filters: SearchFilters) -> sa.CTE:
+    query = sa.select(segments).where(
+        _pg_match(_PG_SEGMENT_VECTOR, terms), *speaker_filter(filters)
+    )
+    return query.cte("segment_matches").prefix_with("MATERIALIZED")
+
+
+def _pg_recording_matches(terms: SearchTerms) -> sa.CTE:
+    query = sa.select(recordings.c.id).where(_pg_match(_PG_RECORDING_VECTOR, terms))
+    return query.cte("recording_matches").prefix_with("MATERIALIZED")
 
 
 def _pg_match(vector: str, terms: SearchTerms) -> ColumnElement[bool]:
