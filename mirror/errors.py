@@ -11,6 +11,7 @@ command line maps each branch of the tree to an exit status::
     ├── ApiError                    the Pocket API failed us (exit 1)
     │   ├── AuthenticationFailed    401: the token is wrong or revoked
     │   ├── PermissionDenied        403: the role is too low, or another org
+    │   │   └── RestoreRefused      403 to a restore's PUT: not an admin token
     │   ├── OrganizationNotFound    404 on the organization itself
     │   ├── BadRequest              400/422: the service refused a parameter
     │   ├── RateLimited             429, still after every retry
@@ -21,7 +22,11 @@ command line maps each branch of the tree to an exit status::
     ├── StoreError                  the local mirror database failed (exit 1)
     │   ├── DatabaseLocked          another writer holds the database
     │   ├── DatabaseUnavailable     cannot open, connect or write at all
-    │   └── SchemaOutdated          the database needs ``pocket-mirror migrate``
+    │   ├── SchemaOutdated          the database needs ``pocket-mirror migrate``
+    │   └── QueryFailed             ``pocket-mirror sql`` could not run a statement
+    │       └── WriteRefused        the statement tried to change the mirror
+    ├── NotInMirror                 a recording or version the mirror lacks
+    ├── ExportFailed                the export folder cannot be read or written
     └── SyncError                   a sweep could not be completed safely
         ├── MassDeleteRefused       more deletes at once than the guard allows
         └── SweepIncomplete         a sweep ended with part of it undone
@@ -186,3 +191,29 @@ class MassDeleteRefused(SyncError):
 
 class SweepIncomplete(SyncError):
     """A sweep finished with some of its work undone; no deletes were inferred."""
+
+
+class RestoreRefused(PermissionDenied):
+    """The service answered 403 to the restore's PUT."""
+
+    hint = "restoring changes the recording upstream, which needs an admin token"
+
+
+class QueryFailed(StoreError):
+    """The database could not run the statement given to ``pocket-mirror sql``."""
+
+    hint = "check the statement; the tables and views are listed in the README"
+
+
+class WriteRefused(QueryFailed):
+    """The statement tried to change the mirror, which ``sql`` never allows."""
+
+    hint = "pocket-mirror sql only reads; the mirror was not changed"
+
+
+class NotInMirror(MirrorError):
+    """The recording, or the version of it, is not in the mirror."""
+
+
+class ExportFailed(MirrorError):
+    """The export folder could not be read or written."""

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mirror.emulator import EmulatedRecording, Emulator
-from mirror.errors import PermissionDenied
-from mirror.query.history import NotInMirror, list_versions, plan_restore
+from mirror.errors import NotInMirror, PermissionDenied
+from mirror.query.history import list_versions, plan_restore
 from mirror.query.restore import restore_version
 from mirror.store.database import Database
 from mirror.sync.plan import DetailPolicy

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from mirror.emulator import EmulatedRecording, Emulator
 from mirror.emulator.records import Segment, TagRef
-from mirror.errors import StoreError
+from mirror.errors import QueryFailed, StoreError, WriteRefused
 from mirror.query.formats import as_csv, as_json, as_table
-from mirror.query.sql import QueryFailed, WriteRefused, open_for_reading, run_read_only
+from mirror.query.sql import open_for_reading, run_read_only
 from mirror.store import schema
 from mirror.store.database import Database
 from tests.test_search import mark_deleted, run_command, write_config, write_records

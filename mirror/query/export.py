@@ -22,7 +22,9 @@ from typing import Any, Literal
 import sqlalchemy as sa
 import structlog
 
-from mirror.errors import MirrorError
+from mirror.errors import (
+    ExportFailed,
+)
 from mirror.query.formats import json_value
 from mirror.query.markdown import render_markdown
 from mirror.query.records import FullRecording, Selection, read_recordings
@@ -45,10 +47,6 @@ Renderer = Callable[[FullRecording], str | None]
 SLUG_CHARS = 48
 
 _NOT_WORD = re.compile(r"[\W_]+")
-
-
-class ExportFailed(MirrorError):
-    """The export folder could not be read or written."""
 
 
 @dataclass(slots=True)

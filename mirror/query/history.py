@@ -16,15 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mirror.errors import MirrorError
+from mirror.errors import (
+    NotInMirror,
+)
 from mirror.store import schema
 from mirror.store.database import Database
 
 versions_table = schema.recording_versions
-
-
-class NotInMirror(MirrorError):
-    """The recording, or the version of it, is not in the mirror."""
 
 
 @dataclass(frozen=True, slots=True)

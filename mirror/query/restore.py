@@ -14,7 +14,11 @@ import structlog
 from mirror.api.client import PocketClient
 from mirror.api.models import DetailFetched
 from mirror.config import Settings
-from mirror.errors import ApiError, PermissionDenied
+from mirror.errors import (
+    ApiError,
+    PermissionDenied,
+    RestoreRefused,
+)
 from mirror.query.history import RestorePlan
 from mirror.store.database import Database
 from mirror.store.recordings import load_known
@@ -22,12 +26,6 @@ from mirror.store.writer import MirrorWriter, RecordingWrite
 from mirror.sync.runner import open_client
 
 log = structlog.get_logger(__name__)
-
-
-class RestoreRefused(PermissionDenied):
-    """The service answered 403 to the restore's PUT."""
-
-    hint = "restoring changes the recording upstream, which needs an admin token"
 
 
 async def restore_version(

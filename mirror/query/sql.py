@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from mirror.errors import StoreError
+from mirror.errors import QueryFailed, StoreError, WriteRefused
 from mirror.store.database import Database, parse_url
 
 # SQLite's authorizer action code for ATTACH, and its answer that refuses.
@@ -30,18 +30,6 @@ _SQLITE_DENY = 1
 
 # PostgreSQL's SQLSTATE for a write attempted in a read-only transaction.
 _PG_READ_ONLY = "25006"
-
-
-class QueryFailed(StoreError):
-    """The database could not run the statement given to ``pocket-mirror sql``."""
-
-    hint = "check the statement; the tables and views are listed in the README"
-
-
-class WriteRefused(QueryFailed):
-    """The statement tried to change the mirror, which ``sql`` never allows."""
-
-    hint = "pocket-mirror sql only reads; the mirror was not changed"
 
 
 @dataclass(frozen=True, slots=True)
