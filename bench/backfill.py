@@ -9,8 +9,12 @@ interpreter lock with what is measured), then in one run:
 2. a real backfill of the same organization into a fresh SQLite file (or
    the PostgreSQL database given with --database-url).
 
+With --postgres-url naming a PostgreSQL server (any database on it), the
+same backfill also runs into a fresh database created there, and its time
+is reported as a ratio to the SQLite one.
+
 Usage: python bench/backfill.py [--recordings N] [--latency-ms MS]
-       [--concurrency C] [--database-url URL]
+       [--concurrency C] [--postgres-url URL]
 """
 
 from __future__ import annotations
@@ -20,14 +24,18 @@ import asyncio
 import dataclasses
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 import structlog
 
 from mirror.config import settings_for
@@ -112,10 +120,10 @@ def backfill(url: str, concurrency: int, database_url: str) -> tuple[float, int]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recordings", type=int, default=5000)
+    parser.add_argument("--recordings", type=int, default=20_000)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--database-url")
+    parser.add_argument("--postgres-url")
     args = parser.parse_args()
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING)
@@ -128,8 +136,12 @@ def main() -> None:
         baseline = time.perf_counter() - started
 
         with tempfile.TemporaryDirectory() as folder:
-            database_url = args.database_url or f"sqlite:///{Path(folder) / 'bench.db'}"
+            database_url = f"sqlite:///{Path(folder) / 'bench.db'}"
             seconds, created = backfill(url, args.concurrency, database_url)
+        postgres = None
+        if args.postgres_url:
+            with fresh_postgres(args.postgres_url) as database_url:
+                postgres = backfill(url, args.concurrency, database_url)[0]
     finally:
         process.terminate()
         process.wait()
@@ -147,6 +159,28 @@ def main() -> None:
         f"({created / seconds:.0f} recordings/s)"
     )
     print(f"ratio backfill / download: {seconds / baseline:.2f}")
+    if postgres is not None:
+        print(f"backfill into PostgreSQL: {postgres:.2f} s")
+        print(f"ratio PostgreSQL / SQLite: {postgres / seconds:.2f}")
+
+
+@contextmanager
+def fresh_postgres(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server, dropped afterwards."""
+    name = f"pocket_mirror_bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield (
+            sa.make_url(server_url)
+            .set(database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 if __name__ == "__main__":
