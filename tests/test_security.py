@@ -29,16 +29,21 @@ def secret_emulator() -> Iterator[Emulator]:
         yield emulator
 
 
-def test_token_never_reaches_logs_at_any_level(
-    tmp_path: Path, secret_emulator: Emulator
-) -> None:
-    """With debug logs, retries and failures, the token appears nowhere."""
-    config = write_config(
+@pytest.fixture
+def config(tmp_path: Path, secret_emulator: Emulator) -> Path:
+    """A configuration for the emulator that accepts only the secret token."""
+    return write_config(
         tmp_path / "c.toml",
         base_url=secret_emulator.url,
         org_id="org_test",
         db=tmp_path / "m.db",
     )
+
+
+def test_token_never_reaches_logs_at_any_level(
+    config: Path, secret_emulator: Emulator
+) -> None:
+    """With debug logs, retries and failures, the token appears nowhere."""
     secret_emulator.inject("list", Fault(status=503), count=1)
     secret_emulator.inject("detail", Fault(drop=True), count=2)
 
@@ -57,32 +62,16 @@ def test_token_never_reaches_logs_at_any_level(
     assert "api.retry_scheduled" in outputs[0].stderr
 
 
-def test_token_never_reaches_the_database(
-    tmp_path: Path, secret_emulator: Emulator
-) -> None:
+def test_token_never_reaches_the_database(tmp_path: Path, config: Path) -> None:
     """The mirror file holds no trace of the token."""
-    config = write_config(
-        tmp_path / "c.toml",
-        base_url=secret_emulator.url,
-        org_id="org_test",
-        db=tmp_path / "m.db",
-    )
     assert run_cli("backfill", config=config, token=SECRET).returncode == 0
 
     for path in tmp_path.glob("m.db*"):
         assert SECRET.encode() not in path.read_bytes()
 
 
-def test_config_readable_by_others_draws_a_warning(
-    tmp_path: Path, secret_emulator: Emulator
-) -> None:
+def test_config_readable_by_others_draws_a_warning(config: Path) -> None:
     """A configuration file others can read is named in a warning."""
-    config = write_config(
-        tmp_path / "c.toml",
-        base_url=secret_emulator.url,
-        org_id="org_test",
-        db=tmp_path / "m.db",
-    )
     config.chmod(0o644)
 
     result = run_cli("migrate", config=config, token=SECRET)
@@ -91,15 +80,9 @@ def test_config_readable_by_others_draws_a_warning(
 
 
 def test_sqlite_file_is_readable_by_its_owner_only(
-    tmp_path: Path, secret_emulator: Emulator
+    tmp_path: Path, config: Path
 ) -> None:
     """The mirror and its WAL files are created with mode 0600."""
-    config = write_config(
-        tmp_path / "c.toml",
-        base_url=secret_emulator.url,
-        org_id="org_test",
-        db=tmp_path / "m.db",
-    )
     assert run_cli("backfill", config=config, token=SECRET).returncode == 0
 
     for path in tmp_path.glob("m.db*"):

@@ -181,40 +181,38 @@ def _present(rows: list[Any], marker: object) -> tuple[Any, ...] | None:
 
 def _load_segments(conn: Connection, ids: list[str]) -> Mapping[str, list[Any]]:
     table = schema.transcript_segments
-    query = (
-        select(table)
-        .where(table.c.recording_id.in_(ids))
-        .order_by(table.c.recording_id, table.c.position)
+    columns = (
+        table.c.speaker,
+        table.c.text,
+        table.c.start_seconds,
+        table.c.end_seconds,
     )
-    grouped: defaultdict[str, list[Any]] = defaultdict(list)
-    for row in conn.execute(query):
-        grouped[row.recording_id].append(
-            (row.speaker, row.text, row.start_seconds, row.end_seconds)
-        )
-    return grouped
+    return _load_parts(conn, ids, columns, order=table.c.position)
 
 
 def _load_tags(conn: Connection, ids: list[str]) -> Mapping[str, list[Any]]:
     table = schema.recording_tags
-    query = (
-        select(table)
-        .where(table.c.recording_id.in_(ids))
-        .order_by(table.c.recording_id, table.c.tag_id)
-    )
-    grouped: defaultdict[str, list[Any]] = defaultdict(list)
-    for row in conn.execute(query):
-        grouped[row.recording_id].append((row.tag_id, row.name, row.color))
-    return grouped
+    columns = (table.c.tag_id, table.c.name, table.c.color)
+    return _load_parts(conn, ids, columns, order=table.c.tag_id)
 
 
 def _load_action_items(conn: Connection, ids: list[str]) -> Mapping[str, list[Any]]:
     table = schema.action_items
+    columns = (table.c.text, table.c.raw)
+    return _load_parts(conn, ids, columns, order=table.c.position)
+
+
+def _load_parts(
+    conn: Connection, ids: list[str], columns: tuple[Any, ...], *, order: Any
+) -> Mapping[str, list[Any]]:
+    """The rows of one part table for ``ids``, as tuples, by recording in order."""
+    recording_id = order.table.c.recording_id
     query = (
-        select(table)
-        .where(table.c.recording_id.in_(ids))
-        .order_by(table.c.recording_id, table.c.position)
+        select(recording_id, *columns)
+        .where(recording_id.in_(ids))
+        .order_by(recording_id, order)
     )
     grouped: defaultdict[str, list[Any]] = defaultdict(list)
-    for row in conn.execute(query):
-        grouped[row.recording_id].append((row.text, row.raw))
+    for owner, *values in conn.execute(query):
+        grouped[owner].append(tuple(values))
     return grouped
