@@ -5,14 +5,17 @@ SQLAlchemy constructs; everything else in the store writes through here, so
 a rerun that brings the same rows changes nothing.
 
 Transcript segments are most of what a backfill writes. For tables whose
-columns are all plain strings and numbers, the statement is compiled once
-and the rows go to the driver's own ``executemany``: SQLAlchemy's per-row
-parameter processing has nothing to convert there, and skipping it halves
-the cost of a page.
+columns are all plain strings and numbers, the rows go to the database as
+multi-row ``VALUES`` statements of a few hundred rows each, not one
+statement per row: SQLAlchemy's per-row parameter processing has nothing to
+convert there, and on SQLite every statement also makes the FTS5 index flush
+what it holds in memory (a statement is a savepoint to it), so a statement
+per segment cost several times what the rows themselves do.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +23,10 @@ from sqlalchemy import Connection, Float, Integer, String, Table, Text
 from sqlalchemy.dialects import postgresql, sqlite
 
 PLAIN_TYPES = (String, Text, Integer, Float)
+# Bound parameters per statement: under SQLite's oldest limit (999), and
+# enough rows that the per-statement costs no longer count.
+PARAMETERS_PER_STATEMENT = 990
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 def upsert(
@@ -32,23 +39,52 @@ def upsert(
     """Insert ``rows`` into ``table``, updating the rows whose ``key`` exists.
 
     Every row must have the same columns; the non-key columns are updated.
+    Of rows that share a key, the last one wins, as if each were written in
+    turn.
     """
     if not rows:
         return
 
     columns = list(rows[0])
-    statement = _statement(conn, table, columns, key)
-    if not all(isinstance(table.c[name].type, PLAIN_TYPES) for name in columns):
-        conn.execute(statement, list(rows))
+    plain = all(isinstance(table.c[name].type, PLAIN_TYPES) for name in columns)
+    placeholder = _PLACEHOLDERS.get(conn.dialect.paramstyle)
+    if not plain or placeholder is None:
+        conn.execute(_statement(conn, table, columns, key), list(rows))
         return
 
-    compiled = statement.compile(dialect=conn.dialect, column_keys=columns)
-    if compiled.positional and compiled.positiontup is not None:
-        order = compiled.positiontup
-        parameters: list[Any] = [tuple(row[name] for name in order) for row in rows]
+    unique = {tuple(row[name] for name in key): row for row in rows}
+    values = [tuple(row[name] for name in columns) for row in unique.values()]
+    per_statement = max(1, PARAMETERS_PER_STATEMENT // len(columns))
+    group = "(" + ", ".join([placeholder] * len(columns)) + ")"
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        text = _multi_row_sql(
+            conn, table, columns, key, ", ".join([group] * len(chunk))
+        )
+        conn.exec_driver_sql(text, tuple(itertools.chain.from_iterable(chunk)))
+
+
+def _multi_row_sql(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    key: Sequence[str],
+    groups: str,
+) -> str:
+    """``INSERT ... VALUES <groups> ON CONFLICT ...``, the same on both backends."""
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    conflict = ", ".join(quote(name) for name in key)
+    updated = [name for name in columns if name not in key]
+    if updated:
+        assignments = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in updated)
+        action = f"DO UPDATE SET {assignments}"
     else:
-        parameters = [dict(row) for row in rows]
-    conn.exec_driver_sql(str(compiled), parameters)
+        action = "DO NOTHING"
+    return (
+        f"INSERT INTO {quote(table.name)} ({names}) VALUES {groups} "
+        f"ON CONFLICT ({conflict}) {action}"
+    )
 
 
 def _statement(
