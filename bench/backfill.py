@@ -24,6 +24,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import resource
 import secrets
 import socket
 import subprocess
@@ -45,6 +46,49 @@ from mirror.sync.runner import run_backfill
 
 TOKEN = "pk_bench_token_0001"
 ORG = "org_bench"
+
+
+def process_cpu(pid: int) -> float:
+    """User plus system CPU seconds that process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    """User plus system CPU seconds of this process, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclasses.dataclass
+class Phase:
+    """Wall time and the CPU both sides spent in one part of the run."""
+
+    seconds: float
+    client_cpu: float
+    emulator_cpu: float
+
+    def describe(self, count: int) -> str:
+        per = 1000 / max(count, 1)
+        return (
+            f"cpu per recording: this process {self.client_cpu * per:.2f} ms, "
+            f"emulator {self.emulator_cpu * per:.2f} ms"
+        )
+
+
+@contextmanager
+def measured(emulator_pid: int) -> Iterator[list[Phase]]:
+    """Time the block, and the CPU of this process and of the emulator."""
+    box: list[Phase] = []
+    cpu, emulator, started = own_cpu(), process_cpu(emulator_pid), time.perf_counter()
+    yield box
+    box.append(
+        Phase(
+            time.perf_counter() - started,
+            own_cpu() - cpu,
+            process_cpu(emulator_pid) - emulator,
+        )
+    )
 
 
 def free_port() -> int:
@@ -103,19 +147,23 @@ async def download(url: str, concurrency: int) -> int:
     return len(tasks)
 
 
-def backfill(url: str, concurrency: int, database_url: str) -> tuple[float, int]:
+def backfill(
+    url: str, concurrency: int, database_url: str, emulator_pid: int
+) -> tuple[Phase, int]:
+    """A real backfill into a freshly migrated database, measured."""
     database = Database(database_url)
     database.upgrade()
     settings = settings_for(base_url=url, org_id=ORG, database_url=database_url)
     api = dataclasses.replace(settings.api, concurrency=concurrency)
     settings = dataclasses.replace(settings, api=api)
-    started = time.perf_counter()
-    report = asyncio.run(
-        run_backfill(settings, TOKEN, database, window=Window(), options=SweepOptions())
-    )
-    seconds = time.perf_counter() - started
+    with measured(emulator_pid) as phase:
+        report = asyncio.run(
+            run_backfill(
+                settings, TOKEN, database, window=Window(), options=SweepOptions()
+            )
+        )
     database.close()
-    return seconds, report.result.counts.created
+    return phase[0], report.result.counts.created
 
 
 def main() -> None:
@@ -131,17 +179,17 @@ def main() -> None:
 
     process, url = start_emulator(args.recordings, args.latency_ms)
     try:
-        started = time.perf_counter()
-        downloaded = asyncio.run(download(url, args.concurrency))
-        baseline = time.perf_counter() - started
+        with measured(process.pid) as phase:
+            downloaded = asyncio.run(download(url, args.concurrency))
+        baseline = phase[0]
 
         with tempfile.TemporaryDirectory() as folder:
             database_url = f"sqlite:///{Path(folder) / 'bench.db'}"
-            seconds, created = backfill(url, args.concurrency, database_url)
+            sqlite, created = backfill(url, args.concurrency, database_url, process.pid)
         postgres = None
         if args.postgres_url:
             with fresh_postgres(args.postgres_url) as database_url:
-                postgres = backfill(url, args.concurrency, database_url)[0]
+                postgres = backfill(url, args.concurrency, database_url, process.pid)[0]
     finally:
         process.terminate()
         process.wait()
@@ -151,17 +199,21 @@ def main() -> None:
         f"concurrency {args.concurrency}, cpus {os.cpu_count()}"
     )
     print(
-        f"download only: {downloaded} details in {baseline:.2f} s "
-        f"({downloaded / baseline:.0f} recordings/s)"
+        f"download only: {downloaded} details in {baseline.seconds:.2f} s "
+        f"({downloaded / baseline.seconds:.0f} recordings/s); "
+        + baseline.describe(downloaded)
     )
     print(
-        f"backfill:      {created} recordings in {seconds:.2f} s "
-        f"({created / seconds:.0f} recordings/s)"
+        f"backfill:      {created} recordings in {sqlite.seconds:.2f} s "
+        f"({created / sqlite.seconds:.0f} recordings/s); " + sqlite.describe(created)
     )
-    print(f"ratio backfill / download: {seconds / baseline:.2f}")
+    print(f"ratio backfill / download: {sqlite.seconds / baseline.seconds:.2f}")
     if postgres is not None:
-        print(f"backfill into PostgreSQL: {postgres:.2f} s")
-        print(f"ratio PostgreSQL / SQLite: {postgres / seconds:.2f}")
+        print(
+            f"backfill into PostgreSQL: {postgres.seconds:.2f} s; "
+            + postgres.describe(created)
+        )
+        print(f"ratio PostgreSQL / SQLite: {postgres.seconds / sqlite.seconds:.2f}")
 
 
 @contextmanager
