@@ -148,6 +148,31 @@ def test_rolling_refresh_moves_on_to_the_next_share(
     assert not refreshed[0] & refreshed[1]
 
 
+def test_a_recording_on_a_shared_edge_day_is_refreshed_once(
+    emulator: Emulator, database: Database
+) -> None:
+    """Two windows list an edge day; the refresh fetches its recordings once."""
+    emulator.generate(150)
+    edge = tier_windows(TIERS["full"], utcnow().date(), dt.date(2020, 1, 1))[0].start
+    assert edge is not None
+    on_edge = [
+        emulator.new_recording(created_at=dt.datetime.combine(edge, t, dt.UTC))
+        for t in (dt.time(0, 0), dt.time(12, 30), dt.time(23, 59, 59))
+    ]
+    backfill(emulator, database)
+    configured = settings(emulator, database)
+    everything = dataclasses.replace(configured.sync, rolling_refresh_fraction=1.0)
+    configured = dataclasses.replace(configured, sync=everything)
+
+    emulator.requests.reset()
+    asyncio.run(run_tier(configured, TOKEN, database, TIERS["full"]))
+
+    fetched = [t for e, _, t, _ in emulator.requests.entries if e == "detail"]
+    assert len(fetched) == len(set(fetched)) == len(emulator.recordings)
+    for record in on_edge:
+        assert sum(record.id in target for target in fetched) == 1
+
+
 def test_new_recording_appears_after_the_next_hot_sweep(
     emulator: Emulator, database: Database
 ) -> None:

@@ -182,6 +182,7 @@ class WindowSweep:
         self.result = SweepResult(window=window)
         self._marks: list[DeletionMark] = []
         self._seen: set[str] = set()
+        self.fetched: set[str] = set()
         self._consecutive_failures = 0
         # A dry run may meet a database that was never migrated; it then
         # plans against an empty mirror instead of creating the schema.
@@ -267,6 +268,8 @@ class WindowSweep:
             self._detail_failed(page, item, outcome)
             return
         self._consecutive_failures = 0
+        if isinstance(outcome, DetailFetched | DetailNotModified):
+            self.fetched.add(listed.id)
 
         if isinstance(outcome, DetailFetched):
             page.writes.append(RecordingWrite(listed, outcome.detail, outcome.etag))

@@ -26,11 +26,14 @@ class DetailPolicy:
         refresh_ids: recordings due for the slow rolling refresh.
         processing_age: fetch a recording younger than this whose transcript
             or summary is still missing; None turns that off.
+        fetched: recordings whose detail this run fetched already (windows
+            share their edge days); neither rule above fetches them again.
     """
 
     refresh_all: bool = False
     refresh_ids: frozenset[str] = frozenset()
     processing_age: dt.timedelta | None = None
+    fetched: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,8 @@ def detail_reason(
         return "listing_changed"
     if policy.refresh_all:
         return "refresh"
+    if listed.id in policy.fetched:
+        return None
     if listed.id in policy.refresh_ids:
         return "rolling_refresh"
     if _still_processing(listed, held, policy, now):

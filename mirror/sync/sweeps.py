@@ -167,7 +167,10 @@ class TierRun:
         await self._save(positions[0])
 
         for number, position in enumerate(positions):
-            await self._sweep_window(position, options)
+            fetched = await self._sweep_window(position, options)
+            # The next window lists this one's oldest day again.
+            policy = dataclasses.replace(options.policy, fetched=frozenset(fetched))
+            options = dataclasses.replace(options, policy=policy)
             if number + 1 < len(positions):
                 await self._save(positions[number + 1])
         await self.store.write(
@@ -207,7 +210,8 @@ class TierRun:
 
     async def _sweep_window(
         self, position: SweepPosition, options: SweepOptions
-    ) -> None:
+    ) -> set[str]:
+        """Sweep one window; returns the ids whose detail it fetched."""
         log.info(
             "sweep.window_started",
             window_index=position.window_index,
@@ -226,7 +230,9 @@ class TierRun:
             log.warning("sweep.cursor_refused", window_index=position.window_index)
             restart = dataclasses.replace(position, cursor=None, pages=0)
             await self._save(restart)
-            await self._run_absorbing(self._window_sweep(restart, options))
+            sweep = self._window_sweep(restart, options)
+            await self._run_absorbing(sweep)
+        return sweep.fetched
 
     def _window_sweep(
         self, position: SweepPosition, options: SweepOptions
