@@ -333,7 +333,8 @@ class PocketClient:
     async def _send(self, endpoint: Endpoint, request: httpx.Request) -> httpx.Response:
         """One HTTP attempt under the limiter; raises RetryableError to retry."""
         self.stats.count_request(endpoint)
-        async with self._limiter.permit():
+        # The listing goes first: every detail request waits on its pages.
+        async with self._limiter.permit(urgent=endpoint == "list"):
             response = await self._transmit(request)
             self._record_outcome(response.status_code)
 

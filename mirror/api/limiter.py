@@ -11,7 +11,9 @@ was refused, since the service limits the whole token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,8 +28,10 @@ DEFAULT_RECOVERY_RUN = 20
 class AdaptiveLimiter:
     """An AIMD concurrency limiter for one API client.
 
-    Record each outcome while still holding the request's permit: releasing
-    the permit wakes the waiters, who then see the new limit.
+    A released permit goes straight to the longest-waiting request, urgent
+    ones first: the listing asks for its pages as urgent, so that the next
+    page is not queued behind the hundreds of detail requests the pages
+    before it released, and the work never runs dry.
 
     Args:
         maximum: the number of permits to start with and never exceed.
@@ -43,23 +47,26 @@ class AdaptiveLimiter:
         self._recovery_run = recovery_run
         self._successes = 0
         self._paused_until = 0.0
-        self._changed = asyncio.Condition()
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._waiting: deque[asyncio.Future[None]] = deque()
 
     def __repr__(self) -> str:
         return f"AdaptiveLimiter(limit={self.limit}, maximum={self.maximum})"
 
     @asynccontextmanager
-    async def permit(self) -> AsyncIterator[None]:
-        """Hold one permit for the duration of a request."""
-        await self._wait_out_pause()
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < self.limit)
-            self.in_flight += 1
+    async def permit(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        """Hold one permit for the duration of a request.
 
+        Args:
+            urgent: wait ahead of every request that is not urgent.
+        """
+        await self._wait_out_pause()
+        await self._acquire(self._urgent if urgent else self._waiting)
         try:
             yield
         finally:
-            await self._release()
+            self.in_flight -= 1
+            self._hand_over()
 
     def record_success(self) -> None:
         """Count a request the service served; a long enough run adds a permit."""
@@ -70,6 +77,7 @@ class AdaptiveLimiter:
         self._successes = 0
         self.limit += 1
         log.debug("api.rate_increased", limit=self.limit, maximum=self.maximum)
+        self._hand_over()
 
     def record_rate_limited(self) -> None:
         """Halve the permits (at least one stays) after a 429."""
@@ -88,9 +96,31 @@ class AdaptiveLimiter:
         while (remaining := self._paused_until - time.monotonic()) > 0:
             await asyncio.sleep(remaining)
 
-    async def _release(self) -> None:
-        async with self._changed:
-            self.in_flight -= 1
-            # Wake only as many waiters as there are permits: waking them all
-            # would have hundreds of queued requests recheck on every release.
-            self._changed.notify(max(1, self.limit - self.in_flight))
+    async def _acquire(self, queue: deque[asyncio.Future[None]]) -> None:
+        if self.in_flight < self.limit and not (self._urgent or self._waiting):
+            self.in_flight += 1
+            return
+        granted = asyncio.get_running_loop().create_future()
+        queue.append(granted)
+        self._hand_over()
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                # The permit was handed over just as the request was
+                # cancelled: pass it on rather than lose it.
+                self.in_flight -= 1
+                self._hand_over()
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(granted)
+            raise
+
+    def _hand_over(self) -> None:
+        """Give free permits to the waiting requests, urgent ones first."""
+        while self.in_flight < self.limit and (self._urgent or self._waiting):
+            granted = (self._urgent or self._waiting).popleft()
+            if granted.done():
+                continue
+            self.in_flight += 1
+            granted.set_result(None)

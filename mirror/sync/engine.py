@@ -100,26 +100,34 @@ class SweepOptions:
 
 
 class StoreThread:
-    """Runs database work on one thread of its own, off the event loop."""
+    """Runs database work off the event loop: writes on one thread, reads on
+    another, so that planning the next page never waits for the write of the
+    last one (a read sees what the writes before it committed)."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._reader = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="store-read"
+        )
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a read transaction."""
-        return await self._run(self._in_read, work)
+        return await self._run(self._reader, self._in_read, work)
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a write transaction, committed when it returns."""
-        return await self._run(self._in_write, work)
+        return await self._run(self._writer, self._in_write, work)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
 
-    async def _run(self, wrapper: Callable[[Any], T], work: Any) -> T:
+    async def _run(
+        self, executor: ThreadPoolExecutor, wrapper: Callable[[Any], T], work: Any
+    ) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, wrapper, work)
+        return await loop.run_in_executor(executor, wrapper, work)
 
     def _in_read(self, work: Callable[[Connection], T]) -> T:
         with self.database.read() as conn:
