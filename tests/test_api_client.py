@@ -1022,6 +1022,57 @@ def test_limiter_waits_for_a_free_permit() -> None:
     assert order == ["a in", "a out", "b in", "b out"]
 
 
+def test_limiter_serves_urgent_requests_first() -> None:
+    """A released permit goes to an urgent request before older ordinary ones."""
+    limiter = AdaptiveLimiter(1)
+    order: list[str] = []
+
+    async def take(name: str, urgent: bool) -> None:
+        async with limiter.permit(urgent=urgent):
+            order.append(name)
+
+    async def scenario() -> None:
+        async with limiter.permit():
+            waiting = [
+                asyncio.create_task(take("detail 1", False)),
+                asyncio.create_task(take("detail 2", False)),
+                asyncio.create_task(take("page", True)),
+            ]
+            await asyncio.sleep(0)
+        await asyncio.gather(*waiting)
+
+    asyncio.run(scenario())
+
+    assert order == ["page", "detail 1", "detail 2"]
+
+
+def test_limiter_loses_no_permit_to_cancelled_waiters() -> None:
+    """Cancelling queued requests, even one just handed a permit, frees it."""
+    limiter = AdaptiveLimiter(1)
+    served: list[str] = []
+
+    async def take(name: str) -> None:
+        async with limiter.permit():
+            served.append(name)
+
+    async def scenario() -> None:
+        async with limiter.permit():
+            early = asyncio.create_task(take("early"))
+            handed = asyncio.create_task(take("handed"))
+            last = asyncio.create_task(take("last"))
+            await asyncio.sleep(0)
+            early.cancel()
+        # The permit is handed to "handed" on release; cancel it before it runs.
+        handed.cancel()
+        waited = asyncio.gather(early, handed, last, return_exceptions=True)
+        await asyncio.wait_for(waited, timeout=5)
+
+    asyncio.run(scenario())
+
+    assert served == ["last"]
+    assert limiter.in_flight == 0
+
+
 def test_update_replaces_the_given_fields(emulator: Emulator) -> None:
     """PUT sends only the given fields and returns the service's metadata."""
     record = emulator.new_recording(title="old", description="kept")
