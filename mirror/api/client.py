@@ -30,7 +30,7 @@ from urllib.parse import quote
 import httpx
 import structlog
 
-from mirror import __version__
+from mirror import __version__, jsoncodec
 from mirror.api.limiter import AdaptiveLimiter
 from mirror.api.models import (
     DetailFetched,
@@ -421,7 +421,7 @@ class PocketClient:
     def _decode(self, response: httpx.Response) -> object:
         """The JSON body of a successful response; a retryable error if none."""
         try:
-            return response.json()
+            return jsoncodec.loads(response.content)
         except ValueError as exc:
             reason = (
                 "the body is empty" if not response.content else "the body is not JSON"

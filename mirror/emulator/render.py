@@ -21,10 +21,10 @@ not with one payload. The rules:
 from __future__ import annotations
 
 import html
-import json
 import zlib
 from typing import Any
 
+from mirror import jsoncodec
 from mirror.emulator.behaviour import Behaviour
 from mirror.emulator.records import (
     EmulatedRecording,
@@ -87,7 +87,7 @@ def update_result(record: EmulatedRecording, behaviour: Behaviour) -> dict[str, 
 
 def encode(payload: Any) -> bytes:
     """Compact UTF-8 JSON, non-ASCII characters left as they are."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return jsoncodec.encode(payload)
 
 
 def error_body(message: str, behaviour: Behaviour) -> tuple[bytes, str]:

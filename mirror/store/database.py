@@ -30,6 +30,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine
 
+from mirror import jsoncodec
 from mirror.errors import (
     ConfigError,
     DatabaseLocked,
@@ -39,6 +40,12 @@ from mirror.errors import (
 )
 
 log = structlog.get_logger(__name__)
+
+# JSON columns (the raw payloads) are written and read through orjson.
+JSON_CODEC: dict[str, Any] = {
+    "json_serializer": jsoncodec.dumps,
+    "json_deserializer": jsoncodec.loads,
+}
 
 SchemaState = Literal["empty", "outdated", "current", "ahead"]
 
@@ -328,7 +335,7 @@ def create_sqlite_file(path: Path, display_url: str) -> None:
 
 def create_sqlite_engine(parsed: URL, busy_timeout_ms: int) -> Engine:
     """An engine whose connections are set up for WAL and explicit BEGINs."""
-    engine = sa.create_engine(parsed)
+    engine = sa.create_engine(parsed, **JSON_CODEC)
     event.listen(engine, "connect", functools.partial(set_pragmas, busy_timeout_ms))
     event.listen(engine, "begin", emit_sqlite_begin)
     return engine
@@ -397,7 +404,9 @@ def create_postgres_engine(parsed: URL) -> Engine:
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
-    return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    return sa.create_engine(
+        parsed, pool_pre_ping=True, connect_args=connect_args, **JSON_CODEC
+    )
 
 
 def caller_mistake(exc: sa_exc.SQLAlchemyError) -> Exception | None:
