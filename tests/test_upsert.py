@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from mirror.query.search import search
 from mirror.store import schema
 from mirror.store.database import Database
-from mirror.store.upsert import PARAMETERS_PER_STATEMENT, upsert
+from mirror.store.upsert import PARAMETERS_PER_STATEMENT, upsert, upsert_values
 
 SEGMENT_COLUMNS = 6
 # Enough rows for several statements and a short last one.
@@ -100,3 +100,20 @@ def test_search_finds_every_segment_written_in_bulk(database: Database) -> None:
 
     for n in (0, MANY // 2, MANY - 1):
         assert [hit.position for hit in search(database, f"word{n}")] == [n]
+
+
+def test_tuples_for_a_table_with_typed_columns_go_through_sqlalchemy(
+    database: Database,
+) -> None:
+    """Dates and JSON are converted by SQLAlchemy, not sent to the driver raw."""
+    now = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    columns = [
+        "id", "org_id", "created_at", "first_seen_at", "last_seen_at",
+        "changed_at", "raw", "listing_hash",
+    ]  # fmt: skip
+    values = [("rec_1", "org", now, now, now, now, {"k": [1, "é"]}, "h")]
+    with database.write() as conn:
+        upsert_values(conn, schema.recordings, columns, values, key=["id"])
+    with database.read() as conn:
+        row = conn.execute(sa.select(schema.recordings)).one()
+    assert (row.created_at, row.raw) == (now, {"k": [1, "é"]})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 JsonObject = Mapping[str, Any]
 
@@ -56,9 +56,12 @@ class ListedRecording:
     raw: JsonObject = field(default_factory=dict, compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
-class TranscriptSegment:
-    """One stretch of speech; times are seconds from the recording's start."""
+class TranscriptSegment(NamedTuple):
+    """One stretch of speech; times are seconds from the recording's start.
+
+    A named tuple, not a dataclass: a transcript has thousands of them, and
+    the mirror stores each as the plain tuple it already is.
+    """
 
     speaker: str | None
     text: str

@@ -291,12 +291,17 @@ def _parse_segments(items: object) -> tuple[TranscriptSegment, ...]:
 
 
 def _parse_segment(item: Mapping[str, object]) -> TranscriptSegment:
-    text = item.get("text")
+    # The hot loop of parsing: a transcript has thousands of segments, so the
+    # common types are checked first, by identity.
+    speaker, text = item.get("speaker"), item.get("text")
+    start, end = item.get("start"), item.get("end")
     return TranscriptSegment(
-        speaker=_parse_speaker(item.get("speaker")),
-        text=text if isinstance(text, str) else "",
-        start_seconds=parse_seconds(item.get("start")),
-        end_seconds=parse_seconds(item.get("end")),
+        speaker if type(speaker) is str else _parse_speaker(speaker),
+        text if isinstance(text, str) else "",
+        start
+        if type(start) is float and math.isfinite(start)
+        else parse_seconds(start),
+        end if type(end) is float and math.isfinite(end) else parse_seconds(end),
     )
 
 

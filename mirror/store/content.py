@@ -61,12 +61,8 @@ class RecordingContent:
 def content_from_detail(detail: RecordingDetail) -> RecordingContent:
     """Normalise a fetched recording."""
     listed = detail.listed
-    segments = None
-    if detail.transcript is not None:
-        segments = tuple(
-            (s.speaker, s.text, s.start_seconds, s.end_seconds)
-            for s in detail.transcript
-        )
+    # Segments are named tuples of (speaker, text, start, end) already.
+    segments: tuple[Segment, ...] | None = detail.transcript
     items = None
     if detail.action_items is not None:
         items = tuple((item.text, item.raw) for item in detail.action_items)

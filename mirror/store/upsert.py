@@ -46,22 +46,53 @@ def upsert(
         return
 
     columns = list(rows[0])
-    plain = all(isinstance(table.c[name].type, PLAIN_TYPES) for name in columns)
-    placeholder = _PLACEHOLDERS.get(conn.dialect.paramstyle)
-    if not plain or placeholder is None:
+    if not _writes_plain(conn, table, columns):
         conn.execute(_statement(conn, table, columns, key), list(rows))
         return
+    values = [tuple(row[name] for name in columns) for row in rows]
+    upsert_values(conn, table, columns, values, key=key)
 
-    unique = {tuple(row[name] for name in key): row for row in rows}
-    values = [tuple(row[name] for name in columns) for row in unique.values()]
+
+def upsert_values(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    values: Sequence[Sequence[Any]],
+    *,
+    key: Sequence[str],
+    distinct_keys: bool = False,
+) -> None:
+    """:func:`upsert` for rows given as tuples in the order of ``columns``.
+
+    Args:
+        distinct_keys: the caller vouches that no two rows share a key, so
+            the rows need not be reduced to the last of each key.
+    """
+    if not values:
+        return
+    if not _writes_plain(conn, table, columns):
+        rows = [dict(zip(columns, row, strict=True)) for row in values]
+        conn.execute(_statement(conn, table, columns, key), rows)
+        return
+
+    if not distinct_keys:
+        where = [columns.index(name) for name in key]
+        values = list({tuple(row[i] for i in where): row for row in values}.values())
     per_statement = max(1, PARAMETERS_PER_STATEMENT // len(columns))
+    placeholder = _PLACEHOLDERS[conn.dialect.paramstyle]
     group = "(" + ", ".join([placeholder] * len(columns)) + ")"
     for start in range(0, len(values), per_statement):
         chunk = values[start : start + per_statement]
-        text = _multi_row_sql(
-            conn, table, columns, key, ", ".join([group] * len(chunk))
-        )
+        groups = ", ".join([group] * len(chunk))
+        text = _multi_row_sql(conn, table, columns, key, groups)
         conn.exec_driver_sql(text, tuple(itertools.chain.from_iterable(chunk)))
+
+
+def _writes_plain(conn: Connection, table: Table, columns: Sequence[str]) -> bool:
+    """Whether rows can go to the driver as they are, many to a statement."""
+    return conn.dialect.paramstyle in _PLACEHOLDERS and all(
+        isinstance(table.c[name].type, PLAIN_TYPES) for name in columns
+    )
 
 
 def _multi_row_sql(

@@ -29,9 +29,14 @@ from mirror.store.content import (
     listing_fingerprint,
 )
 from mirror.store.recordings import KnownRecording, load_contents
-from mirror.store.upsert import upsert
+from mirror.store.upsert import upsert, upsert_values
 
 recordings = schema.recordings
+# The order of a segment row: the key, then the (speaker, text, start, end)
+# of a content's segment.
+SEGMENT_COLUMNS = (
+    "recording_id", "position", "speaker", "text", "start_seconds", "end_seconds",
+)  # fmt: skip
 
 Deletion = Literal["soft", "hard"]
 
@@ -248,21 +253,20 @@ class MirrorWriter:
 
     def _replace_segments(self, contents: Mapping[str, RecordingContent]) -> None:
         table = schema.transcript_segments
-        rows = [
-            {
-                "recording_id": recording_id,
-                "position": position,
-                "speaker": speaker,
-                "text": text,
-                "start_seconds": start,
-                "end_seconds": end,
-            }
+        # Each (recording, position) once: contents has one entry per id.
+        values = [
+            (recording_id, position, *segment)
             for recording_id, content in contents.items()
-            for position, (speaker, text, start, end) in enumerate(
-                content.segments or ()
-            )
+            for position, segment in enumerate(content.segments or ())
         ]
-        upsert(self.conn, table, rows, key=["recording_id", "position"])
+        upsert_values(
+            self.conn,
+            table,
+            SEGMENT_COLUMNS,
+            values,
+            key=["recording_id", "position"],
+            distinct_keys=True,
+        )
         self._delete_tails(
             table, {i: _count(c.segments) or 0 for i, c in contents.items()}
         )
