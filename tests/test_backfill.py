@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 
 import pytest
 from sqlalchemy import func, select
@@ -212,3 +213,19 @@ def test_mass_delete_guard_holds_then_can_be_overridden(
     state = held(database)
     assert {i for i, row in state.items() if row["deletion"] == "hard"} == set(ids[:20])
     assert len(state) == 100
+
+
+def test_a_run_freezes_the_heap_it_starts_with_and_thaws_it_after(
+    emulator: Emulator, sqlite_database: Database
+) -> None:
+    """The collector skips the objects that predate a run, during it only."""
+    emulator.generate(5)
+    frozen_during: list[int] = []
+    emulator.before_list_page = lambda number: frozen_during.append(
+        gc.get_freeze_count()
+    )
+
+    backfill(emulator, sqlite_database)
+
+    assert frozen_during and min(frozen_during) > 1000
+    assert gc.get_freeze_count() == 0

@@ -42,7 +42,7 @@ from mirror.sync.engine import (
     WindowSweep,
 )
 from mirror.sync.plan import DeleteGuard, DetailPolicy
-from mirror.sync.runner import RunReport, close_run, open_client
+from mirror.sync.runner import RunReport, close_run, frozen_heap, open_client
 from mirror.sync.tiers import tier_windows
 
 log = structlog.get_logger("mirror.sync")
@@ -83,7 +83,8 @@ async def run_tier(
     try:
         async with open_client(settings, token) as client:
             run = TierRun(client, store, settings, tier, progress)
-            return await run.run()
+            with frozen_heap():
+                return await run.run()
     finally:
         store.close()
 
