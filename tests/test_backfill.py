@@ -9,12 +9,14 @@ import gc
 
 import pytest
 from sqlalchemy import func, select
+from structlog.testing import capture_logs
 
 from mirror.config import Settings, settings_for
 from mirror.emulator import Emulator
 from mirror.errors import MassDeleteRefused
 from mirror.store import schema
 from mirror.store.database import Database
+from mirror.store.writer import MirrorWriter
 from mirror.sync.engine import SweepOptions, Window
 from mirror.sync.plan import DetailPolicy
 from mirror.sync.runner import RunReport, run_backfill
@@ -229,3 +231,24 @@ def test_a_run_freezes_the_heap_it_starts_with_and_thaws_it_after(
 
     assert frozen_during and min(frozen_during) > 1000
     assert gc.get_freeze_count() == 0
+
+
+def test_an_unexpected_error_is_recorded_with_its_type(
+    emulator: Emulator, sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault in pocket-mirror itself still closes the run's row, saying what."""
+    emulator.generate(3)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the writer broke")
+
+    # An internal fault cannot be provoked through the real parts alone.
+    monkeypatch.setattr(MirrorWriter, "save", broken)
+    with capture_logs() as logs, pytest.raises(RuntimeError):
+        backfill(emulator, sqlite_database)
+
+    with sqlite_database.read() as conn:
+        run = conn.execute(select(schema.sync_runs)).one()
+    assert (run.outcome, run.error) == ("failed", "RuntimeError: the writer broke")
+    failed = [e for e in logs if e["event"] == "sweep.failed"]
+    assert [e["error"] for e in failed] == ["RuntimeError: the writer broke"]

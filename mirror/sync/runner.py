@@ -144,14 +144,14 @@ async def _run_recorded(
             progress=progress,
         )
         outcome = "failed"
-        error: MirrorError | None = None
+        error: Exception | None = None
         try:
             await sweep.run()
             outcome = "dry_run" if options.dry_run else "succeeded"
         except MassDeleteRefused as exc:
             outcome, error = "refused", exc
             raise
-        except MirrorError as exc:
+        except Exception as exc:
             error = exc
             raise
         finally:
@@ -181,7 +181,7 @@ async def close_run(
                 outcome=report.outcome,
                 tally=tally,
                 now=utcnow(),
-                error=str(error) if error else None,
+                error=_describe(error),
             )
         )
     event = "sweep.finished" if report.outcome != "failed" else "sweep.failed"
@@ -191,9 +191,18 @@ async def close_run(
         outcome=report.outcome,
         seconds=round(report.seconds, 3),
         pages=report.result.pages,
-        error=str(error) if error else None,
+        error=_describe(error),
         **_fields(tally),
     )
+
+
+def _describe(error: BaseException | None) -> str | None:
+    """A run's error in words; one that is not ours also says its type."""
+    if error is None:
+        return None
+    if isinstance(error, MirrorError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _tally(report: RunReport) -> RunTally:

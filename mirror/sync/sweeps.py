@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from mirror.api.client import PocketClient
 from mirror.clock import utcnow
 from mirror.config import Settings, TierSettings
-from mirror.errors import BadRequest, MassDeleteRefused, MirrorError
+from mirror.errors import BadRequest, MassDeleteRefused
 from mirror.store.checkpoints import (
     SweepPosition,
     TierCheckpoint,
@@ -131,14 +131,14 @@ class TierRun:
             window_end=plan.span.end,
         )
         outcome = "failed"
-        error: MirrorError | None = None
+        error: Exception | None = None
         try:
             await self._sweep(plan)
             outcome = "succeeded"
         except MassDeleteRefused as exc:
             outcome, error = "refused", exc
             raise
-        except MirrorError as exc:
+        except Exception as exc:
             error = exc
             raise
         finally:
