@@ -5,12 +5,13 @@ SQLAlchemy constructs; everything else in the store writes through here, so
 a rerun that brings the same rows changes nothing.
 
 Transcript segments are most of what a backfill writes. For tables whose
-columns are all plain strings and numbers, the rows go to the database as
-multi-row ``VALUES`` statements of a few hundred rows each, not one
-statement per row: SQLAlchemy's per-row parameter processing has nothing to
-convert there, and on SQLite every statement also makes the FTS5 index flush
-what it holds in memory (a statement is a savepoint to it), so a statement
-per segment cost several times what the rows themselves do.
+columns are all plain strings and numbers, the rows skip SQLAlchemy's
+per-row parameter processing (there is nothing to convert) and go to the
+driver as they are. On SQLite they go as multi-row ``VALUES`` statements of
+a few hundred rows each: every statement makes the FTS5 index flush what it
+holds in memory (a statement is a savepoint to it), so a statement per
+segment cost several times what the rows themselves do. On PostgreSQL they
+go to psycopg's executemany, which pipelines them.
 """
 
 from __future__ import annotations
@@ -78,9 +79,15 @@ def upsert_values(
     if not distinct_keys:
         where = [columns.index(name) for name in key]
         values = list({tuple(row[i] for i in where): row for row in values}.values())
-    per_statement = max(1, PARAMETERS_PER_STATEMENT // len(columns))
     placeholder = _PLACEHOLDERS[conn.dialect.paramstyle]
     group = "(" + ", ".join([placeholder] * len(columns)) + ")"
+    if conn.dialect.name == "postgresql":
+        # psycopg pipelines an executemany: one round trip for all the rows,
+        # and a fifth less CPU than statements of many rows each.
+        text = _multi_row_sql(conn, table, columns, key, group)
+        conn.exec_driver_sql(text, [tuple(row) for row in values])
+        return
+    per_statement = max(1, PARAMETERS_PER_STATEMENT // len(columns))
     for start in range(0, len(values), per_statement):
         chunk = values[start : start + per_statement]
         groups = ", ".join([group] * len(chunk))
