@@ -111,8 +111,10 @@ class MirrorWriter:
 
         # The history takes the old state before anything overwrites it.
         self._record_versions([(w.listed.id, fields) for w, fields in changed], held)
-        self._write_full(fresh, held={}, known=known)
-        self._write_full([w for w, _ in changed], held=held, known=known)
+        self._write_full(fresh, held={}, known=known, replacing=False)
+        self._write_full(
+            [w for w, _ in changed], held=held, known=known, replacing=True
+        )
         self._touch_synced(settled)
 
         return WriteCounts(
@@ -203,7 +205,10 @@ class MirrorWriter:
         *,
         held: Mapping[str, RecordingContent],
         known: Mapping[str, KnownRecording],
+        replacing: bool,
     ) -> None:
+        """Write recordings whole; ``replacing`` when the mirror holds them
+        already (a new recording has no old parts to clear away)."""
         if not writes:
             return
         contents = {
@@ -212,9 +217,9 @@ class MirrorWriter:
 
         rows = [self._recording_row(w, contents[w.listed.id], known) for w in writes]
         upsert(self.conn, recordings, rows, key=["id"])
-        self._replace_segments(contents)
-        self._replace_tags(contents)
-        self._replace_action_items(contents)
+        self._replace_segments(contents, replacing)
+        self._replace_tags(contents, replacing)
+        self._replace_action_items(contents, replacing)
 
     def _recording_row(
         self,
@@ -251,7 +256,9 @@ class MirrorWriter:
             "etag": write.etag,
         }
 
-    def _replace_segments(self, contents: Mapping[str, RecordingContent]) -> None:
+    def _replace_segments(
+        self, contents: Mapping[str, RecordingContent], replacing: bool
+    ) -> None:
         table = schema.transcript_segments
         # Each (recording, position) once: contents has one entry per id.
         values = [
@@ -267,11 +274,13 @@ class MirrorWriter:
             key=["recording_id", "position"],
             distinct_keys=True,
         )
-        self._delete_tails(
-            table, {i: _count(c.segments) or 0 for i, c in contents.items()}
-        )
+        if replacing:
+            counts = {i: _count(c.segments) or 0 for i, c in contents.items()}
+            self._delete_tails(table, counts)
 
-    def _replace_action_items(self, contents: Mapping[str, RecordingContent]) -> None:
+    def _replace_action_items(
+        self, contents: Mapping[str, RecordingContent], replacing: bool
+    ) -> None:
         table = schema.action_items
         rows = [
             {
@@ -284,8 +293,9 @@ class MirrorWriter:
             for position, (text, raw) in enumerate(content.action_items or ())
         ]
         upsert(self.conn, table, rows, key=["recording_id", "position"])
-        counts = {i: _count(c.action_items) or 0 for i, c in contents.items()}
-        self._delete_tails(table, counts)
+        if replacing:
+            counts = {i: _count(c.action_items) or 0 for i, c in contents.items()}
+            self._delete_tails(table, counts)
 
     def _delete_tails(self, table: Any, lengths: Mapping[str, int]) -> None:
         # Positions past the new length belong to a longer, older version.
@@ -297,9 +307,13 @@ class MirrorWriter:
             statement, [{"key": k, "length": n} for k, n in lengths.items()]
         )
 
-    def _replace_tags(self, contents: Mapping[str, RecordingContent]) -> None:
+    def _replace_tags(
+        self, contents: Mapping[str, RecordingContent], replacing: bool
+    ) -> None:
         table = schema.recording_tags
-        self.conn.execute(delete(table).where(table.c.recording_id.in_(list(contents))))
+        if replacing:
+            ids = list(contents)
+            self.conn.execute(delete(table).where(table.c.recording_id.in_(ids)))
         rows = [
             {
                 "recording_id": recording_id,
