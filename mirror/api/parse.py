@@ -285,24 +285,32 @@ def _parse_transcript(
 
 
 def _parse_segments(items: object) -> tuple[TranscriptSegment, ...]:
+    """The segments of a transcript; items that are not objects are skipped.
+
+    The hot loop of parsing (a transcript has thousands of segments): the
+    common types are checked first, by identity, and the tuples are built
+    directly rather than through the named tuple's constructor.
+    """
     if not isinstance(items, list):
         return ()
-    return tuple(_parse_segment(item) for item in items if isinstance(item, dict))
-
-
-def _parse_segment(item: Mapping[str, object]) -> TranscriptSegment:
-    # The hot loop of parsing: a transcript has thousands of segments, so the
-    # common types are checked first, by identity.
-    speaker, text = item.get("speaker"), item.get("text")
-    start, end = item.get("start"), item.get("end")
-    return TranscriptSegment(
-        speaker if type(speaker) is str else _parse_speaker(speaker),
-        text if isinstance(text, str) else "",
-        start
-        if type(start) is float and math.isfinite(start)
-        else parse_seconds(start),
-        end if type(end) is float and math.isfinite(end) else parse_seconds(end),
-    )
+    segments: list[TranscriptSegment] = []
+    append, new, segment = segments.append, tuple.__new__, TranscriptSegment
+    finite, seconds = math.isfinite, parse_seconds
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        speaker, text = item.get("speaker"), item.get("text")
+        start, end = item.get("start"), item.get("end")
+        if type(speaker) is not str:
+            speaker = _parse_speaker(speaker)
+        if not isinstance(text, str):
+            text = ""
+        if type(start) is not float or not finite(start):
+            start = seconds(start)
+        if type(end) is not float or not finite(end):
+            end = seconds(end)
+        append(new(segment, (speaker, text, start, end)))
+    return tuple(segments)
 
 
 def _parse_speaker(value: object) -> str | None:
