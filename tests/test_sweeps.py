@@ -19,12 +19,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from mirror.api.parse import parse_detail, parse_listed
 from mirror.clock import utcnow
 from mirror.config import DEFAULT_TIERS, TierSettings, load_settings, sweep_tiers
-from mirror.emulator import Emulator, Fault
+from mirror.emulator import Emulator, Fault, render
 from mirror.errors import AuthenticationFailed, ConfigError
 from mirror.store import schema
 from mirror.store.checkpoints import SweepPosition, load_position, save_position
+from mirror.store.content import (
+    FINGERPRINT_PREFIX,
+    content_from_detail,
+    fingerprint,
+    listing_fingerprint,
+)
 from mirror.store.database import Database
 from mirror.sync.engine import Window
 from mirror.sync.runner import RunReport
@@ -569,3 +576,52 @@ def config_file(tmp_path: Path, text: str) -> Path:
     path.write_text('[api]\norg_id = "org_test"\n' + text)
     path.chmod(0o600)
     return path
+
+
+def test_fingerprints_of_the_earlier_form_still_match(
+    emulator: Emulator, database: Database
+) -> None:
+    """A mirror whose fingerprints predate the current form refetches nothing."""
+    emulator.generate(120)
+    backfill(emulator, database)
+    earlier = "0" * 64
+    include = {"transcript", "summary", "action_items"}
+    with database.write() as conn:
+        for record in emulator.recordings.values():
+            listed = parse_listed(render.list_item(record, emulator.behaviour))
+            detail = parse_detail(render.detail(record, emulator.behaviour, include))
+            conn.execute(
+                schema.recordings.update()
+                .where(schema.recordings.c.id == record.id)
+                .values(
+                    listing_hash=listing_fingerprint(listed, like=earlier),
+                    detail_hash=fingerprint(content_from_detail(detail), like=earlier),
+                )
+            )
+    configured = settings(emulator, database)
+    no_refresh = dataclasses.replace(configured.sync, rolling_refresh_fraction=0.0)
+    configured = dataclasses.replace(configured, sync=no_refresh)
+
+    emulator.requests.reset()
+    report = asyncio.run(run_tier(configured, TOKEN, database, TIERS["full"]))
+
+    assert report.outcome == "succeeded"
+    assert emulator.requests.count("detail") == 0
+    assert report.result.counts.updated == 0
+    assert versions(database) == []
+
+    edited = next(iter(emulator.recordings))
+    emulator.edit(edited, title="edited upstream")
+    asyncio.run(run_tier(configured, TOKEN, database, TIERS["full"]))
+    with database.read() as conn:
+        rows = conn.execute(
+            select(
+                schema.recordings.c.id,
+                schema.recordings.c.listing_hash,
+                schema.recordings.c.detail_hash,
+            )
+        ).all()
+    for recording_id, listing_hash, detail_hash in rows:
+        current = recording_id == edited
+        assert listing_hash.startswith(FINGERPRINT_PREFIX) == current
+        assert detail_hash.startswith(FINGERPRINT_PREFIX) == current

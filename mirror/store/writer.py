@@ -411,7 +411,8 @@ def snapshot(
 
 
 def _unchanged(write: RecordingWrite, held: KnownRecording) -> bool:
-    return held.detail_hash == fingerprint(_content(write))
+    stored = held.detail_hash
+    return stored == fingerprint(_content(write), like=stored)
 
 
 def _content(write: RecordingWrite) -> RecordingContent:

@@ -90,7 +90,7 @@ def detail_reason(
         return "new"
     if held.detail_synced_at is None:
         return "never_fetched"
-    if held.listing_hash != listing_fingerprint(listed):
+    if held.listing_hash != listing_fingerprint(listed, like=held.listing_hash):
         return "listing_changed"
     if policy.refresh_all:
         return "refresh"
