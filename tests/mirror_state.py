@@ -99,7 +99,7 @@ def assert_mirror_equals(database: Database, emulator: Emulator) -> None:
 
 def _difference(recording_id: str, mine: dict[str, Any], want: dict[str, Any]) -> str:
     fields = [k for k in want if mine.get(k) != want[k]]
-    first = fields[0] if fields else None
+    first = fields[0] if fields else ""
     return (
         f"{recording_id} differs in {fields}: "
         f"mirror {mine.get(first)!r:.300} != emulator {want.get(first)!r:.300}"
@@ -118,6 +118,14 @@ def _extra_keys(raw: dict[str, Any]) -> list[str]:
     return [key for key in raw if key not in KNOWN_FIELDS]
 
 
-def utc(*args: int) -> dt.datetime:
+def utc(
+    year: int,
+    month: int,
+    day: int,
+    hour: int = 0,
+    minute: int = 0,
+    second: int = 0,
+    microsecond: int = 0,
+) -> dt.datetime:
     """An aware UTC datetime."""
-    return dt.datetime(*args, tzinfo=dt.UTC)
+    return dt.datetime(year, month, day, hour, minute, second, microsecond, dt.UTC)

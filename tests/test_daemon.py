@@ -262,7 +262,9 @@ def test_sweeps_on_schedule_and_follows_upstream(
     daemon.wait_for("sweep.finished", count=finished + 2)
     assert daemon.stop() == 0, daemon.describe()
 
-    titles = dict(rows(sqlite_url, "SELECT id, title FROM recordings"))
+    titles = {
+        r.id: r.title for r in rows(sqlite_url, "SELECT id, title FROM recordings")
+    }
     assert titles[added.id] == "Added upstream"
     assert titles[ids[0]] == "Edited upstream"
     deleted = rows(sqlite_url, f"SELECT deletion FROM recordings WHERE id = '{ids[1]}'")

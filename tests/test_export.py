@@ -8,6 +8,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -103,9 +104,9 @@ def test_markdown_notes_parse_with_front_matter_and_transcript(
         want = state[str(properties["id"])]
         assert properties["title"] == want["title"]
         assert properties["date"] == want["created_at"].date().isoformat()
-        assert sorted(properties["tags"]) == sorted(want["tags"])  # type: ignore[arg-type]
+        assert sorted(cast(list[str], properties["tags"])) == sorted(want["tags"])
         speakers = {s[0] for s in want["segments"] or [] if s[0]}
-        assert set(properties["speakers"]) == speakers  # type: ignore[arg-type]
+        assert set(cast(list[str], properties["speakers"])) == speakers
 
         lines = [line for line in text.splitlines() if re.match(r"- `\S+` ", line)]
         assert len(lines) == len(want["segments"] or [])

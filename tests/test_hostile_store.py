@@ -46,13 +46,10 @@ def assert_consistent(path: Path) -> None:
     """Every recording the file holds has all of its segments: no half writes."""
     with Database(f"sqlite:///{path}") as database, database.read() as conn:
         segments = schema.transcript_segments
-        counts = dict(
-            conn.execute(
-                select(segments.c.recording_id, func.count()).group_by(
-                    segments.c.recording_id
-                )
-            ).all()
+        query = select(segments.c.recording_id, func.count()).group_by(
+            segments.c.recording_id
         )
+        counts: dict[str, int] = {r[0]: r[1] for r in conn.execute(query)}
         for row in conn.execute(select(schema.recordings)):
             assert counts.get(row.id, 0) == (row.segment_count or 0), row.id
 
