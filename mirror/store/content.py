@@ -38,6 +38,15 @@ KNOWN_FIELDS = frozenset(
     }
 )  # fmt: skip
 
+# The current form of a fingerprint starts with this (see the module's text).
+FINGERPRINT_PREFIX = "2:"
+_SORTED = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+)
+
+
 Segment = tuple[str | None, str, float | None, float | None]
 TagRow = tuple[str, str | None, str | None]
 ActionItemRow = tuple[str | None, Mapping[str, Any]]
@@ -170,14 +179,6 @@ def _digest(value: Any, like: str | None = None) -> str:
     except TypeError:  # an integer beyond 64 bits, a lone surrogate
         text = _canonical(value).encode("utf-8", "surrogatepass")
     return FINGERPRINT_PREFIX + hashlib.sha256(text).hexdigest()[:62]
-
-
-FINGERPRINT_PREFIX = "2:"
-_SORTED = (
-    orjson.OPT_SORT_KEYS
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-)
 
 
 def _orjson_default(value: Any) -> Any:
